@@ -1,0 +1,44 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+STAMP  := $(VENV)/.installed-stamp
+SYNTH_PKGS := espeak-ng flite festival festvox-kallpc16k festvox-rablpc16k festvox-us-slt-hts
+
+.PHONY: install synth-deps corpus test lint demo bench clean
+
+install: $(STAMP)
+
+# torch goes in first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Debian's speech synthesizers for the synthetic corpus (root installs them; others get a hint).
+synth-deps:
+	@missing=""; for p in $(SYNTH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "synthesizers present"; \
+	elif [ "$$(id -u)" = 0 ]; then echo "installing:$$missing" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)" >&2; fi
+
+corpus: install synth-deps
+	$(BIN)/vqconvert corpus synth corpus/synth --utterances 300
+
+test: install synth-deps
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check vqconvert tests bench
+
+demo: install
+	$(BIN)/vqconvert transfer data/samples/demo.wav --speaker flite-slt --speaker espeak-en-us --out-dir out/demo --force
+
+bench: install
+	$(BIN)/python bench/generate.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,314 @@
+"""Audio I/O: the only module that loads, resamples, saves or mu-law codes audio.
+
+Arrays are float32 mono `(T,)` in [-1, 1] unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from vqconvert.config import MU_CLASSES, SAMPLE_RATE
+from vqconvert.errors import AudioError, OutputError
+
+if TYPE_CHECKING:
+    import torch
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+Source = str | Path | BinaryIO
+
+
+def _name(source: Source) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    name = getattr(source, "name", None)
+    return str(name) if isinstance(name, (str, Path)) else "<stream>"
+
+
+def _sf_message(err: Exception) -> str:
+    text = getattr(err, "error_string", None) or str(err)
+    text = " ".join(str(text).split()).rstrip(".").removeprefix("Error : ")
+    if "not recognised" in text.lower() or "not recognized" in text.lower():
+        return "not an audio file (format not recognised)"
+    if "malformed" in text.lower() or "lost sync" in text.lower() or "unimplemented" in text.lower():
+        return f"corrupt or truncated audio ({text})"
+    return f"cannot decode audio ({text})"
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return open(path, "rb")
+
+
+def _open_path(path: Path) -> BinaryIO:
+    """Open a file for reading, turning every OS failure into a one-line AudioError."""
+    name = str(path)
+    if not path.exists():
+        raise AudioError(f"{name}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{name}: is a directory, not an audio file")
+    try:
+        fh = _open_binary(path)
+    except PermissionError:
+        raise AudioError(f"{name}: permission denied") from None
+    except OSError as err:
+        raise AudioError(f"{name}: cannot open ({err.strerror or err})") from None
+    return fh
+
+
+def _seekable(stream: BinaryIO) -> BinaryIO:
+    try:
+        if stream.seekable():
+            return stream
+    except (AttributeError, OSError, ValueError):
+        pass
+    return io.BytesIO(stream.read())
+
+
+def _stream_size(fh: BinaryIO) -> int:
+    pos = fh.tell()
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    fh.seek(pos)
+    return size
+
+
+def _check_wav_truncation(fh: BinaryIO, name: str) -> None:
+    """Raise when a RIFF/WAVE header promises more audio bytes than the file holds.
+
+    libsndfile silently shortens such files; streaming writers (size 0 or 0xFFFFFFFF) are allowed.
+    """
+    start = fh.tell()
+    try:
+        size = _stream_size(fh)
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
+            pos += 8
+            if chunk_id == b"data":
+                available = size - pos
+                if chunk_size not in (0, 0xFFFFFFFF) and chunk_size - available > 8:
+                    raise AudioError(
+                        f"{name}: truncated WAV file (header promises {chunk_size} bytes of audio, "
+                        f"only {available} present)"
+                    )
+                return
+            pos += chunk_size + (chunk_size & 1)
+    finally:
+        fh.seek(start)
+
+
+def _read(fh: BinaryIO, name: str) -> tuple[np.ndarray, int]:
+    """Decode a seekable binary stream -> float32 `(T, C)` and its sample rate."""
+    if _stream_size(fh) == 0:
+        raise AudioError(f"{name}: file is empty (0 bytes)")
+    _check_wav_truncation(fh, name)
+    try:
+        with sf.SoundFile(fh) as f:
+            frames, rate, fmt = f.frames, f.samplerate, f.format
+            data = f.read(dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.SoundFileError, RuntimeError, ValueError, TypeError, OSError) as err:
+        raise AudioError(f"{name}: {_sf_message(err)}") from None
+    # MP3 frame counts are estimates; a short read there is normal.
+    if fmt != "MP3" and 0 < frames and data.shape[0] < frames:
+        raise AudioError(f"{name}: corrupt or truncated audio (read {data.shape[0]} of {frames} frames)")
+    if data.shape[0] == 0:
+        raise AudioError(f"{name}: contains no audio (0 samples)")
+    return data, rate
+
+
+def _decode(source: Source) -> tuple[np.ndarray, int, str]:
+    if isinstance(source, str) and source == "-":
+        source = sys.stdin.buffer
+    name = _name(source)
+    if isinstance(source, (str, Path)):
+        with _open_path(Path(source)) as fh:
+            data, rate = _read(fh, name)
+    else:
+        data, rate = _read(_seekable(source), name)
+    return data, rate, name
+
+
+def load_audio(source: Source, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read any libsndfile format -> float32 mono `(T,)` at `sample_rate`, peak-safe in [-1, 1].
+
+    Channels are averaged, other rates are resampled with soxr HQ, and float audio louder than
+    full scale is scaled down to peak 1. "-" reads stdin. Every failure is an AudioError naming
+    the source.
+    """
+    data, rate, name = _decode(source)
+    audio = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(audio)):
+        raise AudioError(f"{name}: contains NaN or infinite samples")
+    if rate != sample_rate:
+        audio = resample(audio, rate, sample_rate)
+        if audio.size == 0:
+            raise AudioError(f"{name}: too short to resample from {rate} Hz to {sample_rate} Hz")
+    peak = float(np.max(np.abs(audio)))
+    if peak > 1.0:
+        audio = audio / peak
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def audio_info(path: str | Path) -> dict:
+    """Header facts: sample_rate, channels, frames, duration (s), format, subtype."""
+    name = str(path)
+    with _open_path(Path(path)) as fh:
+        if _stream_size(fh) == 0:
+            raise AudioError(f"{name}: file is empty (0 bytes)")
+        _check_wav_truncation(fh, name)
+        try:
+            with sf.SoundFile(fh) as f:
+                info = {
+                    "sample_rate": f.samplerate,
+                    "channels": f.channels,
+                    "frames": f.frames,
+                    "duration": f.frames / f.samplerate if f.samplerate else 0.0,
+                    "format": f.format,
+                    "subtype": f.subtype,
+                }
+        except (sf.SoundFileError, RuntimeError, ValueError, TypeError, OSError) as err:
+            raise AudioError(f"{name}: {_sf_message(err)}") from None
+    if info["frames"] == 0:
+        raise AudioError(f"{name}: contains no audio (0 samples)")
+    return info
+
+
+def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """soxr HQ resampling of `(T,)` or `(T, C)` float audio; returns float32 with T * sr_out / sr_in rows."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if sr_in == sr_out:
+        return audio
+    return soxr.resample(audio, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def _prepare(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim not in (1, 2):
+        raise ValueError(f"audio must be (T,) or (T, C), got shape {audio.shape}")
+    return np.clip(np.nan_to_num(audio, nan=0.0), -1.0, 1.0)
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> bytes:
+    """A complete WAV file in memory for `(T,)` or `(T, C)` audio, clipped to [-1, 1]."""
+    buf = io.BytesIO()
+    sf.write(buf, _prepare(audio), sample_rate, format="WAV", subtype=subtype)
+    return buf.getvalue()
+
+
+def save_wav(
+    path: str | Path, audio: np.ndarray, sample_rate: int, overwrite: bool = False, subtype: str = "PCM_16"
+) -> None:
+    """Atomically write a WAV (temp file + fsync + rename); "-" writes to stdout.
+
+    Raises OutputError when `path` exists and `overwrite` is False, or when it cannot be written.
+    """
+    data = wav_bytes(audio, sample_rate, subtype)
+    if str(path) == "-":
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except (BrokenPipeError, OSError) as err:
+            raise OutputError(f"cannot write audio to stdout ({err})") from None
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: already exists; refusing to overwrite it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputError(f"{path}: directory {parent} does not exist")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if someone created `path` meanwhile
+            except FileExistsError:
+                raise OutputError(f"{path}: already exists; refusing to overwrite it") from None
+            except OSError:
+                os.replace(tmp, path)  # filesystems without hard links
+            else:
+                os.unlink(tmp)
+        tmp = None
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def trim_silence(
+    audio: np.ndarray,
+    top_db: float = 40.0,
+    frame: int = 1024,
+    hop: int = 256,
+    pad: float = 0.05,
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
+    """Cut leading/trailing audio quieter than `top_db` below the peak frame, keeping `pad` seconds.
+
+    Same frame rule as librosa.effects.trim (centred RMS frames). `(T,)` -> `(T',)`, never empty
+    for non-empty input (all-silent audio comes back unchanged).
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    n = audio.shape[0]
+    if n == 0:
+        return audio
+    half = frame // 2
+    power = np.concatenate([np.zeros(half), audio.astype(np.float64) ** 2, np.zeros(half)])
+    cum = np.concatenate([[0.0], np.cumsum(power)])
+    starts = np.arange(1 + n // hop) * hop
+    ends = np.minimum(starts + frame, power.shape[0])
+    mean_power = (cum[ends] - cum[starts]) / frame
+    ref = mean_power.max()
+    if ref <= 0:
+        return audio
+    loud = np.flatnonzero(10.0 * np.log10(np.maximum(mean_power, 1e-20) / ref) > -top_db)
+    if loud.size == 0:
+        return audio
+    margin = int(round(pad * sample_rate))
+    start = max(0, int(loud[0]) * hop - margin)
+    end = min(n, (int(loud[-1]) + 1) * hop + margin)
+    return audio[start:end] if end > start else audio
+
+
+def mu_law_encode(x: torch.Tensor, classes: int = MU_CLASSES) -> torch.Tensor:
+    """Float audio in [-1, 1] (any shape) -> LongTensor of the same shape in [0, classes - 1]."""
+    import torch
+
+    mu = classes - 1
+    x = x.clamp(-1.0, 1.0).to(torch.float32)
+    y = torch.sign(x) * torch.log1p(mu * x.abs()) / np.log1p(mu)
+    return torch.round((y + 1.0) * (mu / 2.0)).clamp(0, mu).long()
+
+
+def mu_law_decode(idx: torch.Tensor, classes: int = MU_CLASSES) -> torch.Tensor:
+    """Integer classes (any shape) -> float32 audio of the same shape in [-1, 1]."""
+    import torch
+
+    mu = classes - 1
+    y = idx.to(torch.float32) * (2.0 / mu) - 1.0
+    return torch.sign(y) * (torch.pow(1.0 + mu, y.abs()) - 1.0) / mu

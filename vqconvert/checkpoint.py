@@ -1,0 +1,149 @@
+"""One self-describing checkpoint file: format version, model config, speaker table, weights, and for
+training runs the optimizer, scheduler, step and RNG state. Written atomically, loaded weights-only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vqconvert.config import ModelConfig
+from vqconvert.errors import CheckpointError
+from vqconvert.model import VQVAE
+
+FORMAT = "vqconvert-checkpoint"
+FORMAT_VERSION = 1
+LATEST = "latest.pt"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "vqconvert-synth-small.pt"
+
+
+@dataclass
+class LoadedModel:
+    model: VQVAE
+    config: ModelConfig
+    speakers: list[str]
+    step: int
+    fingerprint: str
+    path: Path
+    meta: dict = field(default_factory=dict)
+
+    def speaker_index(self, name: str) -> int:
+        from vqconvert.speakers import resolve_speaker
+
+        return resolve_speaker(name, self.speakers)
+
+
+def fingerprint(model: VQVAE) -> str:
+    """Short hash of what gives codes their meaning: encoder and codebook (fp16-rounded, so a
+    half-precision copy of a model has the same fingerprint)."""
+    h = hashlib.sha256(repr((model.cfg.codebook_size, model.cfg.latent_dim, model.cfg.hop)).encode())
+    tensors = dict(model.encoder.state_dict())
+    tensors["codebook"] = model.quantizer.codebook
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].detach().cpu().half().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def atomic_torch_save(obj: dict, path: Path) -> None:
+    """torch.save to a temp file in the same directory, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(path: str | Path, model: VQVAE, speakers: list[str], *, step: int = 0,
+                    train_config: dict | None = None, optimizer: dict | None = None,
+                    scheduler: dict | None = None, rng: dict | None = None, metrics: dict | None = None,
+                    half: bool = False) -> None:
+    """Write a checkpoint. `half=True` stores floating weights as fp16 (for distribution)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+             for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT, "version": FORMAT_VERSION, "model_config": model.cfg.to_dict(),
+        "speakers": list(speakers), "step": int(step), "model": state, "train_config": train_config,
+        "optimizer": optimizer, "scheduler": scheduler, "rng": rng, "metrics": metrics or {},
+    }
+    atomic_torch_save(payload, Path(path))
+
+
+def resolve_model_path(path: str | Path | None = None) -> Path:
+    """A checkpoint file, a run directory (its latest.pt), or the default: $VQCONVERT_MODEL, then the
+    model shipped in models/."""
+    if path is None or str(path) == "":
+        path = os.environ.get("VQCONVERT_MODEL") or DEFAULT_MODEL
+    p = Path(path)
+    if p.is_dir():
+        if (p / LATEST).is_file():
+            return p / LATEST
+        pts = sorted(p.glob("*.pt"))
+        if not pts:
+            raise CheckpointError(f"{p}: directory holds no checkpoint (no {LATEST} or *.pt)")
+        return pts[-1]
+    if not p.exists():
+        raise CheckpointError(f"{p}: model file not found")
+    return p
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load and validate a checkpoint dict; any problem becomes a one-line CheckpointError."""
+    p = resolve_model_path(path)
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+        raise CheckpointError(f"{p}: refused: not a plain-weights checkpoint ({first[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: not a vqconvert checkpoint")
+    if ckpt.get("version") != FORMAT_VERSION:
+        raise CheckpointError(f"{p}: checkpoint format version {ckpt.get('version')} is not supported "
+                              f"(this vqconvert reads version {FORMAT_VERSION})")
+    for key in ("model_config", "speakers", "model", "step"):
+        if key not in ckpt:
+            raise CheckpointError(f"{p}: checkpoint lacks {key!r}")
+    return ckpt
+
+
+def build_model(ckpt: dict) -> VQVAE:
+    try:
+        cfg = ModelConfig.from_dict(ckpt["model_config"])
+        model = VQVAE(cfg)
+        model.load_state_dict(ckpt["model"], strict=True)
+    except (ValueError, TypeError, RuntimeError, KeyError) as e:
+        msg = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"checkpoint does not match its model config ({msg[:160]})") from None
+    return model
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model for inference (eval mode, on `device`)."""
+    p = resolve_model_path(path)
+    ckpt = load_checkpoint(p)
+    model = build_model(ckpt)
+    model.eval()
+    fp = fingerprint(model)
+    model.to(device)
+    meta = {k: ckpt.get(k) for k in ("train_config", "metrics")}
+    return LoadedModel(model, model.cfg, list(ckpt["speakers"]), int(ckpt["step"]), fp, p, meta)

@@ -1,0 +1,51 @@
+"""The `vqconvert` command line. Each subcommand group lives in its own module and registers on `app`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from vqconvert import __version__
+from vqconvert.cli.common import fail
+from vqconvert.errors import VQConvertError
+
+app = typer.Typer(
+    name="vqconvert",
+    help="Voice conversion with a VQ-VAE: speech -> discrete codes -> speech in any voice.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vqconvert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Voice conversion with a VQ-VAE. Logs and progress go to stderr; data goes to files or stdout."""
+
+
+# Subcommand modules register themselves on `app` when imported.
+from vqconvert.cli import corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd  # noqa: E402,F401
+
+
+def main() -> None:
+    """Entry point: expected failures become one line on stderr and exit code 1."""
+    try:
+        app(standalone_mode=True)
+    except VQConvertError as e:  # pragma: no cover - typer usually re-raises through SystemExit
+        fail(str(e))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,36 @@
+"""Helpers shared by the subcommands: stderr console, one-line failures, device choice."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from rich.console import Console
+
+# Everything for people goes to stderr so stdout stays clean for data (`-o -`).
+console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print `error: message` on one line of stderr and exit with `code`."""
+    one_line = " ".join(str(message).split())
+    print(f"error: {one_line}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def info(message: str) -> None:
+    console.print(message)
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; explicit names are checked."""
+    import torch
+
+    name = name.lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        fail(f"device {name!r} asked for, but CUDA is not available here (use --device cpu or auto)")
+    if name != "cpu" and not name.startswith("cuda"):
+        fail(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
+    return name

@@ -1,0 +1,133 @@
+"""Frozen configs with named presets: `tiny` (tests), `small` (CPU), `paper` (the paper's VCTK size)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+SAMPLE_RATE = 16_000
+HOP = 64  # 6 stride-2 convolutions
+MU_CLASSES = 256
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every size of the VQ-VAE. Saved in each checkpoint; the model is rebuilt from it alone."""
+
+    preset: str = "small"
+    sample_rate: int = SAMPLE_RATE
+    # encoder
+    enc_hidden: int = 128
+    enc_res_blocks: int = 2
+    latent_dim: int = 64  # D
+    # quantizer
+    codebook_size: int = 512  # K
+    beta: float = 0.25
+    ema: bool = False
+    ema_decay: float = 0.99
+    dead_code_steps: int = 20  # re-seed codes unused for this many training steps (0 = off)
+    # decoder (WaveNet)
+    n_speakers: int = 1
+    speaker_dim: int = 32
+    cond_channels: int = 64  # local conditioning channels after upsampling
+    upsample: str = "repeat"  # "repeat" or "transposed"
+    layers: int = 10  # per stack; dilations 1, 2, ..., 2**(layers-1)
+    stacks: int = 2
+    residual_channels: int = 64
+    gate_channels: int = 128  # output of the dilated conv: half tanh, half sigmoid
+    skip_channels: int = 128
+    head_channels: int = 256
+    mu_classes: int = MU_CLASSES
+
+    @property
+    def hop(self) -> int:
+        return HOP
+
+    @property
+    def n_layers(self) -> int:
+        return self.layers * self.stacks
+
+    @property
+    def dilations(self) -> list[int]:
+        return [2 ** (i % self.layers) for i in range(self.n_layers)]
+
+    @property
+    def receptive_field(self) -> int:
+        return sum(self.dilations) + 1
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "tiny": ModelConfig(
+        preset="tiny", enc_hidden=32, enc_res_blocks=1, latent_dim=16, codebook_size=32,
+        speaker_dim=8, cond_channels=16, layers=4, stacks=1, residual_channels=16,
+        gate_channels=32, skip_channels=32, head_channels=32, dead_code_steps=10,
+    ),
+    "small": ModelConfig(preset="small"),
+    "paper": ModelConfig(
+        preset="paper", enc_hidden=256, enc_res_blocks=2, latent_dim=64, codebook_size=512,
+        speaker_dim=64, cond_channels=128, layers=10, stacks=3, residual_channels=256,
+        gate_channels=512, skip_channels=256, head_channels=256,
+    ),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """A named preset, optionally with some fields replaced (e.g. `n_speakers`)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `vqconvert train` was asked to do; saved in each checkpoint."""
+
+    data: tuple[str, ...] = ()
+    run_dir: str = "runs/default"
+    preset: str = "small"
+    steps: int = 10_000
+    batch_size: int = 8
+    crop_seconds: float = 0.5
+    lr: float = 4e-4
+    lr_schedule: str = "cosine"  # "cosine" or "constant"
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16", "off"
+    compile: bool = False
+    checkpoint_every: int = 500
+    keep_every: int = 5000  # also keep a numbered checkpoint every N steps
+    validate_every: int = 500
+    val_fraction: float = 0.05
+    val_batches: int = 8
+    log_every: int = 10
+    num_workers: int = 0
+    ema: bool = False
+    cache_dir: str = "cache"
+    holdout: tuple[str, ...] = ()  # utterance ids / globs always kept for validation (e.g. p225_003)
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["data"], d["holdout"] = list(self.data), list(self.holdout)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["data"], d["holdout"] = tuple(d.get("data", ())), tuple(d.get("holdout", ()))
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

@@ -1,0 +1,89 @@
+"""Training crops from an AudioCache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vqconvert.config import HOP
+from vqconvert.data.cache import AudioCache
+
+
+def _check_crop(crop: int) -> None:
+    if crop <= 0 or crop % HOP:
+        raise ValueError(f"crop must be a positive multiple of {HOP} samples, got {crop}")
+
+
+class CropDataset(Dataset):
+    """Random fixed-length crops: item n -> (audio FloatTensor (crop,), speaker LongTensor ()).
+
+    Item n crops utterance `indices[n % len(indices)]`. The crop position depends only on
+    (seed, n, epoch), so a run is reproducible whatever the worker count; call `set_epoch`
+    to get new crops. An utterance shorter than `crop` is placed at a random offset inside
+    a zero crop (silence before and after), so the model never learns "audio starts at 0".
+    """
+
+    def __init__(
+        self,
+        cache: AudioCache,
+        indices: Sequence[int],
+        crop: int,
+        speaker_index: dict[str, int],
+        seed: int = 0,
+        epoch_size: int | None = None,
+    ) -> None:
+        _check_crop(crop)
+        if len(indices) == 0:
+            raise ValueError("CropDataset needs at least one utterance")
+        self.cache = cache
+        self.indices = list(indices)
+        self.crop = crop
+        self.speaker_index = speaker_index
+        self.seed = seed
+        self.epoch_size = epoch_size
+        self.epoch = 0
+        self._speakers = [speaker_index[cache.utterances[i].speaker] for i in self.indices]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.epoch_size if self.epoch_size is not None else len(self.indices)
+
+    def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = n % len(self.indices)
+        i = self.indices[k]
+        rng = np.random.default_rng([self.seed, n, self.epoch])
+        length = self.cache.utterances[i].length
+        if length >= self.crop:
+            audio = self.cache.crop(i, int(rng.integers(0, length - self.crop + 1)), self.crop)
+        else:
+            audio = np.zeros(self.crop, dtype=np.float32)
+            at = int(rng.integers(0, self.crop - length + 1))
+            audio[at : at + length] = self.cache.audio(i)
+        return torch.from_numpy(audio), torch.tensor(self._speakers[k], dtype=torch.long)
+
+
+def fixed_crops(
+    cache: AudioCache, indices: Sequence[int], crop: int, speaker_index: dict[str, int]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Deterministic centre crops for validation: [(audio (crop,), speaker ()), ...].
+
+    Short utterances are centred in a zero crop.
+    """
+    _check_crop(crop)
+    out = []
+    for i in indices:
+        length = cache.utterances[i].length
+        if length >= crop:
+            audio = cache.crop(i, (length - crop) // 2, crop)
+        else:
+            audio = np.zeros(crop, dtype=np.float32)
+            at = (crop - length) // 2
+            audio[at : at + length] = cache.audio(i)
+        speaker = torch.tensor(speaker_index[cache.utterances[i].speaker], dtype=torch.long)
+        out.append((torch.from_numpy(audio), speaker))
+    return out

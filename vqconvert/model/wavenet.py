@@ -1,0 +1,77 @@
+"""WaveNet decoder: causal dilated convolutions, gated units, residual and skip connections, local
+conditioning on upsampled codes and global conditioning on a speaker embedding; 256-way mu-law softmax.
+
+Layer l at time t (Gt = gate_channels, half tanh, half sigmoid):
+    h = W0_l x[t - d_l] + W1_l x[t] + b_l + C_l u[t] + V_l s
+    z = tanh(h[:Gt/2]) * sigmoid(h[Gt/2:])
+    skip += Ws_l z + bs_l ;  x = x + Wr_l z + br_l  (no Wr for the last layer)
+logits = W2 relu(W1 relu(skip) + b1) + b2, with x[0] = embed(previous mu-law sample).
+The incremental generators in `vqconvert.generate` rely on exactly this structure.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vqconvert.config import ModelConfig
+
+
+class WaveNet(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        r, g, s, c = cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.cond_channels
+        n = cfg.n_layers
+        self.dilations = cfg.dilations
+        self.embed = nn.Embedding(cfg.mu_classes, r)
+        self.cond_in = nn.Conv1d(cfg.latent_dim, c, 3, padding=1)
+        if cfg.upsample == "transposed":
+            self.upsample = nn.ConvTranspose1d(c, c, 2 * cfg.hop, stride=cfg.hop, padding=cfg.hop // 2)
+        elif cfg.upsample != "repeat":
+            raise ValueError(f"unknown upsample mode {cfg.upsample!r}")
+        self.speaker = nn.Embedding(max(cfg.n_speakers, 1), cfg.speaker_dim)
+        # Conditioning for every layer in one projection: (C) -> (n_layers * Gt).
+        self.cond_proj = nn.Conv1d(c, n * g, 1)
+        self.speaker_proj = nn.Linear(cfg.speaker_dim, n * g, bias=False)
+        self.dilated = nn.ModuleList([nn.Conv1d(r, g, 2, dilation=d, bias=False) for d in self.dilations])
+        # The last layer feeds only the skip path, so it has no residual projection.
+        self.res = nn.ModuleList([nn.Conv1d(g // 2, r, 1) for _ in range(n - 1)])
+        self.skip = nn.ModuleList([nn.Conv1d(g // 2, s, 1) for _ in range(n)])
+        self.head1 = nn.Conv1d(s, cfg.head_channels, 1)
+        self.head2 = nn.Conv1d(cfg.head_channels, cfg.mu_classes, 1)
+
+    def cond_features(self, z_q: torch.Tensor) -> torch.Tensor:
+        """(B, D, F) codes -> (B, C, F * hop) conditioning features at the sample rate."""
+        u = torch.relu(self.cond_in(z_q))
+        if self.cfg.upsample == "repeat":
+            return u.repeat_interleave(self.cfg.hop, dim=2)
+        return torch.relu(self.upsample(u))
+
+    def frame_features(self, z_q: torch.Tensor) -> torch.Tensor:
+        """(B, D, F) -> (B, C, F) features before upsampling (constant over a frame in 'repeat' mode)."""
+        return torch.relu(self.cond_in(z_q))
+
+    def layer_bias(self, speaker: torch.Tensor) -> torch.Tensor:
+        """(B,) speaker ids -> (B, n_layers * Gt) per-layer bias from the speaker embedding."""
+        return self.speaker_proj(self.speaker(speaker))
+
+    def layer_cond(self, u: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) features, (B,) speakers -> (B, n_layers * Gt, T): everything a layer adds but W0/W1 x."""
+        return self.cond_proj(u) + self.layer_bias(speaker)[:, :, None]
+
+    def forward(self, prev: torch.Tensor, z_q: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing. prev (B, T) long: mu-law sample before each step; z_q (B, D, T/hop);
+        speaker (B,) -> logits (B, 256, T)."""
+        g = self.cfg.gate_channels
+        cond = self.layer_cond(self.cond_features(z_q), speaker)
+        x = self.embed(prev).transpose(1, 2)
+        skip = 0
+        for i, (d, conv) in enumerate(zip(self.dilations, self.dilated)):
+            h = conv(F.pad(x, (d, 0))) + cond[:, i * g:(i + 1) * g]
+            z = torch.tanh(h[:, : g // 2]) * torch.sigmoid(h[:, g // 2:])
+            skip = skip + self.skip[i](z)
+            if i < len(self.res):
+                x = x + self.res[i](z)
+        return self.head2(torch.relu(self.head1(torch.relu(skip))))
