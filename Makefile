@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed-stamp
-SYNTH_PKGS := espeak-ng flite festival festvox-kallpc16k festvox-rablpc16k festvox-us-slt-hts
+SYNTH_PKGS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts fortunes
+SYNTH_N    ?= 300
+SYNTH_JOBS ?= 2
 
 .PHONY: install synth-deps corpus test lint demo bench clean
 
@@ -17,16 +19,18 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# Debian's speech synthesizers for the synthetic corpus (root installs them; others get a hint).
+# Debian's speech synthesizers and the `fortunes` text for the synthetic corpus (root installs them;
+# others get the command to run).
 synth-deps:
-	@missing=""; for p in $(SYNTH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYNTH_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "synthesizers present"; \
 	elif [ "$$(id -u)" = 0 ]; then echo "installing:$$missing" >&2; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	else echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)" >&2; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "missing Debian packages:$$missing (run: sudo apt-get update && sudo apt-get install$$missing)" >&2; fi
 
 corpus: install synth-deps
-	$(BIN)/vqconvert corpus synth corpus/synth --utterances 300
+	$(BIN)/vqconvert corpus synth corpus/synth --utterances $(SYNTH_N) --jobs $(SYNTH_JOBS)
 
 test: install synth-deps
 	$(BIN)/python -m pytest -q

@@ -153,12 +153,11 @@ def test_missing_synthesizers(tmp_path: Path, fortune_dir: Path, monkeypatch: py
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     assert synth.available_voices() == []
+    kw = dict(utterances_per_voice=1, progress=False, fortune_dir=fortune_dir)
     with pytest.raises(DataError, match="make synth-deps"):
-        synth.build_synth_corpus(tmp_path / "out", utterances_per_voice=1, progress=False, fortune_dir=fortune_dir)
-    with pytest.raises(DataError, match="make synth-deps"):
-        synth.build_synth_corpus(
-            tmp_path / "out", utterances_per_voice=1, voices=["flite-slt"], progress=False, fortune_dir=fortune_dir
-        )
+        synth.build_synth_corpus(tmp_path / "out", **kw)
+    with pytest.raises(DataError, match="flite is not installed.*make synth-deps"):
+        synth.build_synth_corpus(tmp_path / "out", voices=["flite-slt"], **kw)
 
 
 def test_cli_synth_and_voices(tmp_path: Path, fortune_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,3 +180,19 @@ def test_cli_synth_and_voices(tmp_path: Path, fortune_dir: Path, monkeypatch: py
     res = runner.invoke(app, ["corpus", "scan", str(tmp_path / "c")])
     assert res.exit_code == 0, res.output
     assert "generic" in res.output and "1 speakers" in res.output and voices[0] in res.output
+
+
+def test_engine_failure_is_a_data_error(
+    tmp_path: Path, fortune_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    voices = _two_voices()[:1]
+
+    def broken(voice, texts, paths):
+        raise DataError(f"{voice.engine} voice {voice.spec} failed (exit 1): boom")
+
+    monkeypatch.setattr(synth, "render_raw", broken)
+    with pytest.raises(DataError, match="boom"):
+        synth.build_synth_corpus(
+            tmp_path, utterances_per_voice=2, voices=voices, progress=False, fortune_dir=fortune_dir
+        )
+    assert not list(tmp_path.rglob("*.wav")) and not (tmp_path / "corpus.json").exists()

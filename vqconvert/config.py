@@ -114,7 +114,7 @@ class TrainConfig:
     val_fraction: float = 0.05
     val_batches: int = 8
     log_every: int = 10
-    num_workers: int = 0
+    threads: int = 0  # CPU threads for torch; 0 = cores / local processes
     ema: bool = False
     cache_dir: str = "cache"
     holdout: tuple[str, ...] = ()  # utterance ids / globs always kept for validation (e.g. p225_003)

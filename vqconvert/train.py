@@ -91,7 +91,7 @@ class Trainer:
         self.device = pick_device(cfg.device, self.dist)
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.dist.world)))
         if self.device.type == "cpu":
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+            torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // local_world))
         self.cache = self._cache()
         ckpt = self._resume_checkpoint() if resume else None
         speakers = self.cache.speakers
@@ -211,8 +211,10 @@ class Trainer:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self._stop = True
 
-    def run(self) -> int:
+    def run(self, until: int | None = None) -> int:
+        """Train to `cfg.steps` (or stop early at step `until`, saving a checkpoint there)."""
         cfg = self.cfg
+        last_step = min(cfg.steps, until) if until is not None else cfg.steps
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.dist.main:
             (self.run_dir / "speakers.txt").write_text("\n".join(self.speakers) + "\n")
@@ -225,12 +227,12 @@ class Trainer:
         bar = TrainProgress(cfg.steps, self.step, enabled=self.progress and self.dist.main)
         try:
             with bar:
-                while self.step < cfg.steps and not self._stop:
+                while self.step < last_step and not self._stop:
                     out = self._train_step()
                     self.step += 1
                     audio_s += cfg.batch_size * self.dist.world * self.crop / self.cache.sample_rate
-                    row = {"step": self.step, "loss": float(out.loss), "bits": out.bits,
-                           "codebook": float(out.codebook), "commitment": float(out.commitment),
+                    row = {"step": self.step, "loss": float(out.loss.detach()), "bits": out.bits,
+                           "codebook": float(out.codebook.detach()), "commitment": float(out.commitment.detach()),
                            "perplexity": float(out.perplexity), "used": int(out.used),
                            "lr": self.sched.get_last_lr()[0]}
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
@@ -243,7 +245,7 @@ class Trainer:
                         self._log_row({"step": self.step, **last_val})
                         self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
                     bar.update(self.step, row, last_val)
-                    if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    if self.step % cfg.checkpoint_every == 0 or self.step == last_step:
                         keep = cfg.keep_every and self.step % cfg.keep_every == 0
                         self.save(f"step_{self.step:07d}" if keep else None, last_val)
         except KeyboardInterrupt:
@@ -264,7 +266,7 @@ class Trainer:
         if not torch.isfinite(out.loss):
             last = self.run_dir / LATEST
             where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
-            raise TrainingError(f"loss became {float(out.loss)} at step {self.step + 1}; stopped without "
+            raise TrainingError(f"loss became {float(out.loss.detach())} at step {self.step + 1}; stopped without "
                                 f"saving ({where}; try a lower --lr)")
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()

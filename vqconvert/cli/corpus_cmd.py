@@ -21,7 +21,9 @@ app.add_typer(corpus_app, name="corpus")
 
 @corpus_app.command("synth")
 def synth(
-    out_dir: Annotated[Path, typer.Argument(help="Output directory: OUT/<speaker>/<speaker>_NNNN.wav + .txt.")],
+    out_dir: Annotated[
+        Path, typer.Argument(help="Output directory: OUT/<speaker>/<speaker>_NNNN.wav + .txt.")
+    ],
     utterances: Annotated[
         int, typer.Option("--utterances", "-n", min=1, help="Utterances per voice.")
     ] = 200,
@@ -30,7 +32,8 @@ def synth(
         typer.Option(
             "--voice", "-v",
             help="A voice to render (repeatable): a name from `vqconvert corpus voices`, or ENGINE:VOICE "
-            "such as espeak-ng:en-gb+f3, flite:slt, festival:kal_diphone. Default: every installed default voice.",
+            "such as espeak-ng:en-gb-x-rp+f3, flite:slt, festival:kal_diphone. "
+            "Default: every installed default voice.",
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Synthesizer processes at once.")] = 2,
@@ -67,14 +70,16 @@ def voices() -> None:
     header = ("speaker", "engine", "voice", "installed")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if any(r[3] == "no" for r in rows):
         info(f"some voices are not installed: {INSTALL_HINT}")
 
 
 @corpus_app.command("scan")
 def scan(
-    data: Annotated[list[Path], typer.Argument(help="Corpus roots (VCTK 0.80, VCTK 0.92 or ROOT/<speaker>/*.wav).")],
+    data: Annotated[
+        list[Path], typer.Argument(help="Corpus roots (VCTK 0.80, VCTK 0.92 or ROOT/<speaker>/*.wav).")
+    ],
     mic: Annotated[str, typer.Option("--mic", help="VCTK 0.92 microphone: mic1 or mic2.")] = "mic1",
     speakers: Annotated[
         bool, typer.Option("--speakers/--no-speakers", help="One line per speaker.")

@@ -57,15 +57,18 @@ def espeak_voice(spec: str) -> Voice:
     return Voice("espeak-" + re.sub(r"[^a-z0-9]+", "-", spec.lower()).strip("-"), "espeak-ng", spec)
 
 
-# The default espeak-ng voices: one accent + voice variant each. Chosen by measurement with
-# `measure_voices` (4 sentences per voice, 16 kHz): the 101 espeak-ng 1.51 variants were rendered
-# with en-us, each described by its median f0 (librosa.pyin) and its mean MFCC 1-19 over voiced
-# frames; voices whose pitch differs by < 1.5 semitones AND whose mean-MFCC distance is < 12 (the
-# flite kal/kal16 pair, the same diphones at 8 and 16 kHz, measures 12.5 and 0.1 semitones) were
-# treated as one voice and a single representative kept; joke/robot voices (Demonic, announcer,
-# robosoft*, UniRobot, anikaRobot, Tweaky, croak, fast) were left out. The kept variants are spread
-# over six espeak-ng English accents to add accent variety, as VCTK has. See data/README.md for the
-# table of distances.
+# The default espeak-ng voices: one accent + voice variant each, chosen by measurement with
+# `measure_voices` (the 4 MEASURE_TEXTS per voice, 16 kHz). Each voice is described by its median f0
+# (librosa.pyin) and its mean MFCC 1-19 over non-silent frames; two voices count as near-identical when
+# the mean-MFCC distance is < 25 and the f0 differs by < 2.5 semitones (espeak-ng 1.51 variants that
+# differ only in minor parameters measure 0-24: klatt = klatt6 = caleb 0.0, steph/steph2 7.7,
+# klatt/klatt2 15.7; different voices measure 30-200, median 88). Of the 101 variants rendered with
+# en-us, 94 speech-like ones (robosoft*, UniRobot, anikaRobot, announcer, Demonic, Tweaky, croak, fast
+# and "Mr serious" left out) fall into 68 groups; from distinct groups 6 male, 5 female and 1 whisper
+# voice were kept, spread over six espeak-ng English accents for accent variety (as VCTK has). Nearest
+# pairs in the final 18-voice set: festival-kal/festival-ked 28.1 (0.0 st), espeak-en-us-m3/
+# espeak-en-m1 37.3 (1.8 st), flite-slt/festival-slt 37.5 (0.1 st; the same SLT recordings through two
+# synthesis methods). data/README.md has the table.
 ESPEAK_DEFAULT: tuple[str, ...] = (
     "en-us+m3",
     "en-us+f2",
@@ -81,8 +84,9 @@ ESPEAK_DEFAULT: tuple[str, ...] = (
     "en-gb-x-gbclan+shelby",
 )
 
-# flite's built-in voices. `kal` (8 kHz diphones) is left out: it measures as near-identical to
-# `kal16` (same speaker and diphone set; see above). `awb_time` only speaks clock times.
+# flite's built-in voices. Left out: `kal16`, near-identical to festival's kal_diphone (the same Kal
+# diphones: mean-MFCC distance 7.4, f0 2.0 semitones apart); `kal`, the same diphones at 8 kHz (same
+# f0, MFCC distance 61 from kal16 only from the missing 4-8 kHz band); `awb_time`, which only says times.
 FLITE_DEFAULT: tuple[str, ...] = ("awb", "rms", "slt")
 
 # festival's English voices in Debian 12 main, by speaker name -> festival voice name. (rab_diphone,
@@ -199,7 +203,8 @@ def resolve_voice(name: str) -> Voice:
             return Voice(f"festival-{re.sub(r'[^a-z0-9]+', '-', short.lower())}", "festival", spec)
     known = ", ".join(v.name for v in default_voices())
     raise DataError(
-        f"unknown voice {name!r}: use one of {known}, or ENGINE:VOICE with ENGINE espeak-ng, flite or festival"
+        f"unknown voice {name!r}: use one of {known}, "
+        "or ENGINE:VOICE with ENGINE espeak-ng, flite or festival"
     )
 
 
@@ -350,18 +355,18 @@ def _scheme_string(text: str) -> str:
 def render_raw(voice: Voice, texts: Sequence[str], paths: Sequence[Path]) -> None:
     """Synthesize texts[i] to paths[i] as the engine's own WAV (its own sample rate)."""
     if voice.engine == "espeak-ng":
-        for text, path in zip(texts, paths):
+        for text, path in zip(texts, paths, strict=True):
             res = _run(["espeak-ng", "-v", voice.spec, "-w", str(path)], input=text)
             _check(res, f"espeak-ng -v {voice.spec}")
     elif voice.engine == "flite":
-        for text, path in zip(texts, paths):
+        for text, path in zip(texts, paths, strict=True):
             res = _run(["flite", "-voice", voice.spec, "-t", text, "-o", str(path)])
             _check(res, f"flite -voice {voice.spec}")
     elif voice.engine == "festival":
         # One festival process per batch: start-up (~0.4 s) dominates single sentences. Output is
         # byte-identical to `text2wave -eval '(voice_X)'`.
         lines = [f"(voice_{voice.spec})"]
-        for text, path in zip(texts, paths):
+        for text, path in zip(texts, paths, strict=True):
             lines.append(
                 f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
                 f"{_scheme_string(str(path))} 'riff)"
@@ -405,7 +410,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _render_chunk(voice: Voice, items: Sequence[tuple[Path, str]], sample_rate: int, overwrite: bool) -> float:
+def _render_chunk(voice: Voice, items: Sequence[tuple[Path, str]], sample_rate: int) -> float:
     """Render (wav path, text) items; returns seconds of audio written."""
     from vqconvert.audio import load_audio, save_wav
 
@@ -413,10 +418,11 @@ def _render_chunk(voice: Voice, items: Sequence[tuple[Path, str]], sample_rate: 
     with tempfile.TemporaryDirectory(prefix="vqsynth-") as tmp:
         raw = [Path(tmp) / f"{i:04d}.wav" for i in range(len(items))]
         render_raw(voice, [t for _, t in items], raw)
-        for (wav, text), src in zip(items, raw):
+        for (wav, text), src in zip(items, raw, strict=True):
             audio = load_audio(src, sample_rate)
             _write_text_atomic(wav.with_suffix(".txt"), text + "\n")
-            save_wav(wav, audio, sample_rate, overwrite=True)  # only pending (incomplete or stale) items get here
+            # only pending items (missing, incomplete, stale, or --overwrite) get here
+            save_wav(wav, audio, sample_rate, overwrite=True)
             seconds += audio.shape[0] / sample_rate
     return seconds
 
@@ -513,12 +519,14 @@ def build_synth_corpus(
             raise DataError(f"voice given twice: {', '.join(dup)}")
         missing = [v for v in chosen if not voice_installed(v)]
         if missing:
-            eng = missing[0].engine
-            what = f"{eng} is not installed" if not engine_installed(eng) else f"{eng} has no voice {missing[0].spec!r}"
-            raise DataError(f"voice {missing[0].name}: {what}; {INSTALL_HINT}")
+            bad = missing[0]
+            what = f"{bad.engine} is not installed"
+            if engine_installed(bad.engine):
+                what = f"{bad.engine} has no voice {bad.spec!r}"
+            raise DataError(f"voice {bad.name}: {what}; {INSTALL_HINT}")
     else:
         if not any(engine_installed(e) for e in ENGINES):
-            raise DataError(f"no speech synthesizer (espeak-ng, flite, festival) is installed; {INSTALL_HINT}")
+            raise DataError(f"no speech synthesizer (espeak-ng, flite, festival) installed; {INSTALL_HINT}")
         chosen = available_voices()
         if not chosen:
             raise DataError(f"none of the default synthesizer voices is installed; {INSTALL_HINT}")
@@ -577,8 +585,10 @@ def build_synth_corpus(
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="synth") as pool:
                 futures = []
                 for v, items in todo:
-                    fut = pool.submit(_render_chunk, v, items, sample_rate, overwrite)
-                    fut.add_done_callback(lambda f, n=len(items): f.exception() or bar.advance(n))
+                    fut = pool.submit(_render_chunk, v, items, sample_rate)
+                    fut.add_done_callback(
+                        lambda f, n=len(items): None if f.cancelled() or f.exception() else bar.advance(n)
+                    )
                     futures.append(fut)
                 done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
                 for f in not_done:
@@ -598,9 +608,8 @@ def build_synth_corpus(
     for v in chosen:
         secs = sum(_wav_seconds(w) for w, _ in plan[v.name])
         total_seconds += secs
-        voice_rows.append(
-            {"name": v.name, "engine": v.engine, "spec": v.spec, "utterances": n_per_voice, "seconds": round(secs, 3)}
-        )
+        row = {"name": v.name, "engine": v.engine, "spec": v.spec}
+        voice_rows.append({**row, "utterances": n_per_voice, "seconds": round(secs, 3)})
     engines = sorted({v.engine for v in chosen})
     manifest = {
         "format": FORMAT,

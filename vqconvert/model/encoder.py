@@ -29,6 +29,12 @@ class Encoder(nn.Module):
         self.down = nn.ModuleList(convs)
         self.res = nn.Sequential(*[ResBlock(hidden) for _ in range(res_blocks)])
         self.out = nn.Conv1d(hidden, latent_dim, 1)
+        # He init keeps the variation of the latents over time at the scale of the input; PyTorch's
+        # default shrinks it ~100x over these layers, so every frame lands on the same code.
+        for m in self.modules():
+            if isinstance(m, nn.Conv1d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         x = audio.unsqueeze(1)

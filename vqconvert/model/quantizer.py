@@ -94,7 +94,8 @@ class VectorQuantizer(nn.Module):
         if dead.numel() == 0:
             return
         pick = torch.randint(flat.shape[0], (dead.numel(),), device=flat.device)
-        new = flat[pick].float() + 1e-3 * torch.randn(dead.numel(), self.dim, device=flat.device)
+        scale = 0.01 * flat.float().std(0, keepdim=True).clamp_min(1e-6)  # noise relative to the data
+        new = flat[pick].float() + scale * torch.randn(dead.numel(), self.dim, device=flat.device)
         dist = _dist()
         if dist is not None:
             dist.broadcast(new, 0)

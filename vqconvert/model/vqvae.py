@@ -29,7 +29,7 @@ class LossOutput:
 
     @property
     def bits(self) -> float:
-        return float(self.nll) / math.log(2)
+        return float(self.nll.detach()) / math.log(2)
 
 
 def previous_samples(target: torch.Tensor) -> torch.Tensor:

