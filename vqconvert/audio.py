@@ -5,11 +5,13 @@ Arrays are float32 mono `(T,)` in [-1, 1] unless said otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -255,6 +257,144 @@ def save_wav(
         tmp = None
     except OSError as err:
         raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class WavWriter:
+    """Appends mono float audio to an open WAV; made by `open_wav_writer`, not directly."""
+
+    def __init__(self, sink, sample_rate: int, resampler=None, frames: int | None = None) -> None:
+        self._sink = sink  # a soundfile.SoundFile, or a binary stream for raw PCM_16 after a header
+        self._resampler = resampler
+        self.sample_rate = sample_rate
+        self.frames_written = 0
+        self._expected = frames
+
+    def _emit(self, audio: np.ndarray) -> None:
+        if audio.size == 0:
+            return
+        audio = np.clip(np.nan_to_num(audio.astype(np.float32, copy=False), nan=0.0), -1.0, 1.0)
+        if self._expected is not None:  # a stdout stream promised this many frames in its header
+            audio = audio[: max(0, self._expected - self.frames_written)]
+        if isinstance(self._sink, sf.SoundFile):
+            self._sink.write(audio)
+        else:
+            self._sink.write(np.round(audio * 32767.0).astype("<i2").tobytes())
+        self.frames_written += audio.shape[0]
+
+    def write(self, audio: np.ndarray | torch.Tensor) -> None:
+        """Append `(T,)` float samples in [-1, 1] (clipped; NaN becomes 0)."""
+        if hasattr(audio, "detach"):
+            audio = audio.detach().float().cpu().numpy()
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if self._resampler is not None:
+            audio = self._resampler.resample_chunk(audio)
+        self._emit(audio)
+
+    def _finish(self) -> None:
+        if self._resampler is not None:
+            self._emit(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        if self._expected is not None and self.frames_written < self._expected:
+            self._emit(np.zeros(self._expected - self.frames_written, dtype=np.float32))
+
+
+class _StdoutSink:
+    """stdout for raw bytes; a closed pipe or full disk becomes an OutputError."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        sys.stdout.flush()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.stream.write(data)
+        except OSError as err:  # BrokenPipeError included
+            raise OutputError(f"cannot write audio to stdout ({err})") from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as err:
+            raise OutputError(f"cannot write audio to stdout ({err})") from None
+
+
+def _stream_wav_header(sample_rate: int, frames: int | None) -> bytes:
+    """PCM_16 mono WAV header; unknown length gets the streaming sizes 0xFFFFFFFF."""
+    data = 0xFFFFFFFF if frames is None else 2 * frames
+    riff = 0xFFFFFFFF if frames is None else 36 + data
+    fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, 2 * sample_rate, 2, 16)
+    return b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + \
+        b"data" + struct.pack("<I", data)
+
+
+@contextlib.contextmanager
+def open_wav_writer(
+    path: str | Path, sample_rate: int, overwrite: bool = False, *, source_rate: int | None = None,
+    frames: int | None = None,
+) -> Iterator[WavWriter]:
+    """Stream a PCM_16 mono WAV to `path` piece by piece, in bounded memory.
+
+    Atomic like `save_wav`: the audio goes to a temp file beside `path` that is renamed onto it only
+    when the `with` block ends without an exception, and removed otherwise. "-" streams to stdout
+    (header first: exact sizes when `frames`, the final frame count, is given, else the streaming
+    sizes 0xFFFFFFFF that libsndfile, sox and ffmpeg accept). `source_rate` is the rate of the audio
+    passed to `write` when it differs from `sample_rate` (resampled on the fly with soxr HQ).
+    OutputError when `path` exists and `overwrite` is False, or it cannot be written.
+    """
+    resampler = None
+    if source_rate is not None and source_rate != sample_rate:
+        resampler = soxr.ResampleStream(source_rate, sample_rate, 1, dtype="float32", quality="HQ")
+    if str(path) == "-":
+        writer = WavWriter(_StdoutSink(sys.stdout.buffer), sample_rate, resampler, frames)
+        writer._sink.write(_stream_wav_header(sample_rate, frames))
+        yield writer
+        writer._finish()
+        writer._sink.flush()
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: already exists; refusing to overwrite it (use --force)")
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputError(f"{path}: directory {parent} does not exist")
+    tmp = None
+    try:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+            os.close(fd)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; a normal file follows the umask
+            sink = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=1, format="WAV", subtype="PCM_16")
+        except (OSError, sf.SoundFileError, RuntimeError) as err:
+            raise OutputError(f"{path}: cannot write ({getattr(err, 'strerror', None) or err})") from None
+        try:
+            writer = WavWriter(sink, sample_rate, resampler)
+            yield writer
+            writer._finish()
+        finally:
+            sink.close()
+        try:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                try:
+                    os.link(tmp, path)  # fails when `path` appeared meanwhile
+                except FileExistsError:
+                    raise OutputError(f"{path}: already exists; refusing to overwrite it") from None
+                except OSError:
+                    os.replace(tmp, path)
+                else:
+                    os.unlink(tmp)
+            tmp = None
+        except OSError as err:
+            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)

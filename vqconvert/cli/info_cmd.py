@@ -1,0 +1,136 @@
+"""`vqconvert speakers` and `vqconvert info`: what a model knows and what a file holds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vqconvert.cli import app
+from vqconvert.cli.common import fail
+from vqconvert.errors import VQConvertError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _load(model: str | None):
+    from vqconvert.cli.infer_cmd import load_cli_model
+
+    return load_cli_model(model, "cpu")
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@app.command("speakers")
+def speakers(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Checkpoint file or run directory. Default: $VQCONVERT_MODEL, else the shipped model.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the voices a model can speak in: index and name (both work as --speaker)."""
+    loaded = _load(model)
+    if as_json:
+        _print_json([{"index": i, "name": n} for i, n in enumerate(loaded.speakers)])
+        return
+    width = max(len("index"), len(str(len(loaded.speakers) - 1)))
+    typer.echo(f"{'index':>{width}}  name")
+    for i, name in enumerate(loaded.speakers):
+        typer.echo(f"{i:>{width}}  {name}")
+
+
+def model_info(loaded) -> dict:
+    cfg = loaded.config
+    from vqconvert.codes import bitrate
+
+    train = (loaded.meta or {}).get("train_config") or {}
+    return {
+        "kind": "model",
+        "path": str(loaded.path),
+        "preset": cfg.preset,
+        "parameters": loaded.model.num_parameters(),
+        "codebook_size": cfg.codebook_size,
+        "latent_dim": cfg.latent_dim,
+        "hop": cfg.hop,
+        "sample_rate": cfg.sample_rate,
+        "frame_rate": cfg.sample_rate / cfg.hop,
+        "bitrate": bitrate(cfg.sample_rate, cfg.hop, cfg.codebook_size),
+        "decoder_receptive_field": cfg.receptive_field,
+        "steps": loaded.step,
+        "trained_steps_planned": train.get("steps"),
+        "speakers": len(loaded.speakers),
+        "fingerprint": loaded.fingerprint,
+        "metrics": (loaded.meta or {}).get("metrics") or {},
+    }
+
+
+def codes_info(path: str) -> dict:
+    from vqconvert.codes import CodesFile
+
+    codes = CodesFile.load(path)
+    size = None if path == "-" else Path(path).stat().st_size
+    return {
+        "kind": "codes",
+        "path": path,
+        **codes.header(),
+        "duration": round(codes.duration, 6),
+        "bitrate": codes.bitrate,
+        "file_bytes": size,
+    }
+
+
+def _text(info: dict) -> None:
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = (
+                ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in value.items()) or "-"
+            )
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        elif value is None:
+            value = "-"
+        typer.echo(f"{key + ':':<26}{value}")
+
+
+@app.command("info")
+def info(
+    path: Annotated[
+        str | None,
+        typer.Argument(
+            help="A checkpoint, run directory or codes file (.vqc); - reads a codes file from stdin. "
+            "Default: the default model.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Describe a model or a codes file (--json for machines).
+
+    A model: preset, parameter counts, K, hop, sample rate, steps, speakers, fingerprint. A codes file:
+    its header, duration and bitrate.
+    """
+    from vqconvert.codes import is_codes_file
+
+    try:
+        if path == "-" or (path is not None and Path(path).is_file() and is_codes_file(path)):
+            data = codes_info(path)
+        else:
+            data = model_info(_load(path))
+    except VQConvertError as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"{path}: {err.strerror or err}")
+    if as_json:
+        _print_json(data)
+    else:
+        _text(data)

@@ -1,0 +1,136 @@
+"""`vqconvert train`: a thin wrapper mapping options 1:1 onto TrainConfig and running the Trainer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vqconvert.cli import app
+from vqconvert.cli.common import fail
+from vqconvert.config import PRESETS, TrainConfig
+from vqconvert.errors import VQConvertError
+
+D = TrainConfig()
+
+
+def _choice(name: str, value: str, allowed) -> str:
+    if value not in allowed:
+        fail(f"{name} {value!r}: choose from {', '.join(allowed)}", 2)
+    return value
+
+
+@app.command("train")
+def train(
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Corpus roots: VCTK 0.80, VCTK 0.92 or ROOT/<speaker>/*.wav (several are merged).",
+            show_default=False,
+        ),
+    ],
+    run_dir: Annotated[
+        str, typer.Option("--run-dir", "-o", help="Checkpoints, log.jsonl and speakers.txt go here.")
+    ] = D.run_dir,
+    preset: Annotated[str, typer.Option("--preset", help=f"Model size: {', '.join(PRESETS)}.")] = D.preset,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Train up to this step.")] = D.steps,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Crops per step (per process).")
+    ] = D.batch_size,
+    crop_seconds: Annotated[
+        float, typer.Option("--crop-seconds", min=0.004, help="Length of each training crop.")
+    ] = D.crop_seconds,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW).")] = D.lr,
+    lr_schedule: Annotated[
+        str, typer.Option("--lr-schedule", help="cosine or constant (after warmup).")
+    ] = D.lr_schedule,
+    warmup_steps: Annotated[
+        int, typer.Option("--warmup-steps", min=0, help="Linear warmup steps.")
+    ] = D.warmup_steps,
+    seed: Annotated[int, typer.Option("--seed", help="Initialisation and crop seed.")] = D.seed,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = D.device,
+    amp: Annotated[str, typer.Option("--amp", help="auto (bf16 on CUDA, off on CPU), bf16 or off.")] = D.amp,
+    compile: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
+    ] = D.compile,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=1, help="Save latest.pt every N steps.")
+    ] = D.checkpoint_every,
+    keep_every: Annotated[
+        int, typer.Option("--keep-every", min=0, help="Also keep step_NNNNNNN.pt every N steps (0 = never).")
+    ] = D.keep_every,
+    validate_every: Annotated[
+        int, typer.Option("--validate-every", min=0, help="Validate every N steps (0 = never).")
+    ] = D.validate_every,
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            "--val-fraction", min=0.0, max=0.99, help="Share of utterances held out for validation."
+        ),
+    ] = D.val_fraction,
+    holdout: Annotated[
+        list[str] | None,
+        typer.Option("--holdout", help="Utterance id or glob always kept for validation (repeatable)."),
+    ] = None,
+    cache_dir: Annotated[
+        str, typer.Option("--cache-dir", help="Where the decoded audio cache lives.")
+    ] = D.cache_dir,
+    ema: Annotated[
+        bool, typer.Option("--ema/--no-ema", help="EMA codebook updates instead of the codebook loss.")
+    ] = D.ema,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads for torch (default: cores / processes)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR/latest.pt.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or log lines on stderr.")
+    ] = False,
+) -> None:
+    """Train a VQ-VAE on one or more corpora; resumable (--resume) and safe to stop with Ctrl-C."""
+    import torch
+
+    from vqconvert.train import Trainer
+
+    _choice("--preset", preset, PRESETS)
+    _choice("--lr-schedule", lr_schedule, ("cosine", "constant"))
+    _choice("--amp", amp, ("auto", "bf16", "off"))
+    cfg = TrainConfig(
+        data=tuple(str(d) for d in data),
+        run_dir=run_dir,
+        preset=preset,
+        steps=steps,
+        batch_size=batch_size,
+        crop_seconds=crop_seconds,
+        lr=lr,
+        lr_schedule=lr_schedule,
+        warmup_steps=warmup_steps,
+        seed=seed,
+        device=device,
+        amp=amp,
+        compile=compile,
+        checkpoint_every=checkpoint_every,
+        keep_every=keep_every,
+        validate_every=validate_every,
+        val_fraction=val_fraction,
+        holdout=tuple(holdout or ()),
+        cache_dir=cache_dir,
+        ema=ema,
+    )
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    try:
+        trainer = Trainer(cfg, resume=resume, log=log, progress=not quiet)
+        if threads:
+            torch.set_num_threads(threads)  # after the Trainer, which picks a default
+        step = trainer.run()
+    except VQConvertError as err:
+        fail(str(err))
+    except ValueError as err:  # a config value the data layer refuses (e.g. crop length)
+        fail(str(err))
+    log(f"step {step}: checkpoint {Path(run_dir) / 'latest.pt'}")
