@@ -10,7 +10,9 @@ SYNTH_JOBS ?= 2
 
 .PHONY: install synth-deps corpus test lint demo bench clean
 
-install: $(STAMP)
+GEN_SO := vqconvert/_wavenet_gen.so
+
+install: $(STAMP) $(GEN_SO)
 
 # torch goes in first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml Makefile
@@ -18,6 +20,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+# The fast CPU generator (gcc -O3 -march=native); without gcc, generation falls back to torch.
+$(GEN_SO): vqconvert/csrc/wavenet_gen.c $(STAMP)
+	$(BIN)/python -m vqconvert.generate.fast --build || echo "warning: C generator not built; generation will use torch" >&2
 
 # Debian's speech synthesizers and the `fortunes` text for the synthetic corpus (root installs them;
 # others get the command to run).
@@ -45,4 +51,4 @@ bench: install
 	$(BIN)/python bench/generate.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(GEN_SO)

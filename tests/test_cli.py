@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner
 
 from vqconvert import __version__
@@ -254,29 +255,17 @@ def test_two_inputs_with_one_output_name(tiny_checkpoint, tmp_path):
     assert CodesFile.load(tmp_path / "a.vqc").source == "a.flac"
 
 
-def test_missing_command_modules_are_skipped(monkeypatch):
-    import importlib
+def test_export_writes_a_half_precision_copy_with_the_same_fingerprint(tiny_checkpoint, tmp_path):
+    from vqconvert.checkpoint import load_checkpoint, load_model
 
-    import vqconvert.cli as cli_pkg
-
-    real = importlib.import_module
-
-    def fake(name, *args):
-        if name == "vqconvert.cli.eval_cmd":
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return real(name, *args)
-
-    monkeypatch.setattr(importlib, "import_module", fake)
-    cli_pkg._register_commands()  # a command module not written yet: skipped
-
-    def broken(name, *args):
-        if name == "vqconvert.cli.eval_cmd":
-            raise ModuleNotFoundError("No module named 'jiwer'", name="jiwer")
-        return real(name, *args)
-
-    monkeypatch.setattr(importlib, "import_module", broken)
-    with pytest.raises(ModuleNotFoundError, match="jiwer"):
-        cli_pkg._register_commands()  # a missing dependency inside one is not hidden
+    dest = tmp_path / "small.pt"
+    r = cli("export", str(tiny_checkpoint), str(dest))
+    assert r.exit_code == 0, r.output
+    ckpt = load_checkpoint(dest)
+    assert ckpt["optimizer"] is None
+    assert all(v.dtype != torch.float32 for v in ckpt["model"].values() if v.is_floating_point())
+    assert load_model(dest).fingerprint == load_model(tiny_checkpoint).fingerprint
+    assert cli("export", str(tiny_checkpoint), str(dest)).exit_code == 1  # exists, no --force
 
 
 def test_force(tiny_checkpoint, tmp_path):

@@ -46,7 +46,7 @@ def _codes(model: VQVAE, frames: list[int], seed: int = 1) -> list[torch.Tensor]
 def _teacher(model, codes, speakers, audio) -> list[torch.Tensor]:
     with torch.no_grad():
         return [model.decode_logits(c[None], torch.tensor([s]), a[None])[0] for c, s, a in
-                zip(codes, speakers, audio)]
+                zip(codes, speakers, audio, strict=True)]
 
 
 def _backend(key: str):
@@ -70,7 +70,7 @@ def test_incremental_logits_equal_teacher_forcing(key, upsample, name, frames, m
     assert [a.shape[0] for a in audio] == [64 * f for f in frames]
     ref = _teacher(model, codes, speakers, audio)
     inc = incremental_logits(model, codes, speakers, audio, backend=backend, _engine_opts=opts)
-    for r, x, a in zip(ref, inc, audio):
+    for r, x, a in zip(ref, inc, audio, strict=True):
         assert x.shape == r.shape
         assert torch.allclose(x, r, atol=tol, rtol=0), float((x - r).abs().max())
         picked = mu_law_encode(a)
@@ -99,7 +99,7 @@ def test_sampling_follows_the_shared_rule(key):
     audio = generate(model, codes, speakers, seed=seed, temperature=temp, backend=backend, _engine_opts=opts)
     ref = _teacher(model, codes, speakers, audio)
     inv_t = float(np.float32(1 / temp))
-    for i, (r, a) in enumerate(zip(ref, audio)):
+    for i, (r, a) in enumerate(zip(ref, audio, strict=True)):
         u = np.random.default_rng([seed, i]).random(a.shape[0])
         want = sample_indices(r.t().contiguous(), inv_t, False, u)
         assert torch.equal(want, mu_law_encode(a))
@@ -113,8 +113,8 @@ def test_same_seed_same_samples(key):
     a = generate(model, codes, speakers, seed=5, backend=backend, _engine_opts=opts)
     b = generate(model, codes, speakers, seed=5, backend=backend, _engine_opts=opts)
     c = generate(model, codes, speakers, seed=6, backend=backend, _engine_opts=opts)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
     assert all(x.dtype == torch.float32 and x.abs().max() <= 1.0 for x in a)
 
 
@@ -128,7 +128,7 @@ def test_c_and_torch_give_the_same_samples(greedy):
     c = generate(model, codes, speakers, backend="c", _engine_opts={"fp16": False}, **kw)
     c2 = generate(model, codes, speakers, backend="c", _engine_opts={"fp16": False, "threads": 2}, **kw)
     g = generate(model, codes, speakers, backend="cuda", _engine_opts={"device": "cpu"}, **kw)
-    for x, y, z, v in zip(t, c, c2, g):
+    for x, y, z, v in zip(t, c, c2, g, strict=True):
         assert torch.equal(x, y) and torch.equal(y, z) and torch.equal(x, v)
 
 
@@ -183,7 +183,7 @@ def test_progress_reports_every_sample():
     seen = []
     generate(model, _codes(model, [300, 2]), [0, 1], greedy=True, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (302 * 64, 302 * 64)
-    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
 
 
 def test_missing_c_build_falls_back_to_torch(tmp_path, monkeypatch, capsys):
@@ -230,8 +230,27 @@ def test_cuda_graph_matches_torch(upsample):
     audio = generate(model, codes, speakers, greedy=True, backend="torch")
     ref = _teacher(model, codes, speakers, audio)
     inc = incremental_logits(model.cuda(), codes, speakers, audio, backend="cuda")
-    for r, x in zip(ref, inc):
+    for r, x in zip(ref, inc, strict=True):
         assert torch.allclose(x, r, atol=1e-3, rtol=0), float((x - r).abs().max())
     got = generate(model, codes, speakers, greedy=True, backend="auto")  # auto: the model is on CUDA
-    for r, a in zip(_teacher(model.cpu(), codes, speakers, got), got):
+    for r, a in zip(_teacher(model.cpu(), codes, speakers, got), got, strict=True):
         assert (r.argmax(0) == mu_law_encode(a)).float().mean().item() > 0.99
+
+
+def test_thread_choice_prefers_the_cheaper_and_keeps_probing():
+    tc = fast.ThreadChoice()
+    assert tc.pick(10) == (1, False)  # too little work per step for two threads
+    big = 10**6
+    assert tc.pick(big) == (2, True)
+    tc.report(2, 1.0, 100, -1)
+    assert tc.pick(big) == (1, True)
+    tc.report(1, 0.5, 100, -1)
+    picks = []
+    for _ in range(60):
+        th, probe = tc.pick(big)
+        picks.append(th)
+        tc.report(th, 1.0 if th == 2 else 0.5, 100, -1)
+    assert 2 <= picks.count(2) <= 4 and tc.every > 8  # ever rarer probes of the losing choice
+    fresh = fast.ThreadChoice()
+    fresh.report(2, 1.0, 100, 5)  # a 2-thread call that had to finish alone counts double
+    assert fresh.cost[2] == pytest.approx(0.02)

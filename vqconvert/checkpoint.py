@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,10 +114,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise CheckpointError(f"{p}: refused: not a plain-weights checkpoint ({first[:160]})") from None
+        raise CheckpointError(f"{p}: {_unpickling_reason(str(e))}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else "file is empty or truncated"
         raise CheckpointError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a vqconvert checkpoint")
@@ -127,6 +127,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if key not in ckpt:
             raise CheckpointError(f"{p}: checkpoint lacks {key!r}")
     return ckpt
+
+
+def _unpickling_reason(message: str) -> str:
+    """One line out of torch's multi-paragraph weights-only error."""
+    message = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    if found:
+        return f"refused: the file carries pickled code ({found.group(1)}); only plain weights are loaded"
+    return "not a readable checkpoint (corrupt, or not a torch file)"
 
 
 def build_model(ckpt: dict) -> VQVAE:

@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,18 @@ if TYPE_CHECKING:
 SPLITS = ("val", "all")
 METRICS = ("nll", "mcd", "stoi", "pesq", "speaker", "asr")  # what `skip` may name
 OPTIONAL_JUDGES = ("speaker", "asr", "stoi", "pesq")  # the ones that need the eval extra
-RESULT_KEYS = ("model", "data", "settings", "judges", "reconstruction", "codebook", "transfer",
-               "intelligibility", "utterances", "notes")
+RESULT_KEYS = (
+    "model",
+    "data",
+    "settings",
+    "judges",
+    "reconstruction",
+    "codebook",
+    "transfer",
+    "intelligibility",
+    "utterances",
+    "notes",
+)
 TRIM_DB = 40.0  # as the trainer's cache
 NOISE_KINDS = ("white", "pink")
 
@@ -118,8 +129,9 @@ def perplexity(counts: Sequence[int] | np.ndarray) -> float:
     return float(2.0 ** entropy_bits(counts))
 
 
-def codebook_stats(codes: Sequence[torch.Tensor | np.ndarray], codebook_size: int, sample_rate: int,
-                   hop: int) -> dict:
+def codebook_stats(
+    codes: Sequence[torch.Tensor | np.ndarray], codebook_size: int, sample_rate: int, hop: int
+) -> dict:
     """Usage of the codebook over code sequences: used / K, perplexity, nominal and entropy-coded rate."""
     counts = np.zeros(codebook_size, np.int64)
     for c in codes:
@@ -134,7 +146,7 @@ def codebook_stats(codes: Sequence[torch.Tensor | np.ndarray], codebook_size: in
         "frames": frames,
         "used": used,
         "used_fraction": used / codebook_size,
-        "perplexity": 2.0 ** h if frames else None,
+        "perplexity": 2.0**h if frames else None,
         "entropy_bits": h if frames else None,
         "frame_rate_hz": rate,
         "bitrate_bps": nominal_bitrate(sample_rate, hop, codebook_size),
@@ -160,16 +172,38 @@ def bits_per_sample(model, codes: torch.Tensor, speaker: int, audio: np.ndarray 
 # ripple A cos(...) gives c = A / 2, as a true cepstrum does), coefficients c1..c24 (c0, the energy, is
 # left out).
 MCD_N_FFT, MCD_WIN, MCD_HOP, MCD_MELS, MCD_ORDER = 512, 400, 80, 80, 24
-_MEL_FB: dict[int, np.ndarray] = {}
+_MEL_FB: dict[tuple, np.ndarray] = {}
 
 
-def _mel_filterbank(sample_rate: int) -> np.ndarray:
-    if sample_rate not in _MEL_FB:
-        import librosa.filters
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, np.float64)
+    lin = f / (200.0 / 3)
+    logstep = math.log(6.4) / 27.0
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-12) / 1000.0) / logstep, lin)
 
-        _MEL_FB[sample_rate] = librosa.filters.mel(sr=sample_rate, n_fft=MCD_N_FFT, n_mels=MCD_MELS, fmin=0.0,
-                                                   fmax=sample_rate / 2).astype(np.float64)
-    return _MEL_FB[sample_rate]
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, np.float64)
+    logstep = math.log(6.4) / 27.0
+    return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * (200.0 / 3))
+
+
+def mel_filterbank(sample_rate: int, n_fft: int = MCD_N_FFT, n_mels: int = MCD_MELS) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular Slaney-normalised filters from 0 Hz to Nyquist: the same matrix
+    as `librosa.filters.mel(sr=..., n_fft=..., n_mels=...)`, without importing librosa (seconds here)."""
+    key = (sample_rate, n_fft, n_mels)
+    if key not in _MEL_FB:
+        fft_f = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+        mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2))
+        fdiff = np.diff(mel_f)
+        ramps = mel_f[:, None] - fft_f[None, :]
+        lower = -ramps[:-2] / fdiff[:-1, None]
+        upper = ramps[2:] / fdiff[1:, None]
+        weights = np.maximum(0.0, np.minimum(lower, upper))
+        weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+        _MEL_FB[key] = weights
+    return _MEL_FB[key]
 
 
 def mel_cepstrum(audio: np.ndarray, sample_rate: int = 16000, order: int = MCD_ORDER) -> np.ndarray:
@@ -185,7 +219,7 @@ def mel_cepstrum(audio: np.ndarray, sample_rate: int = 16000, order: int = MCD_O
     off = (MCD_N_FFT - MCD_WIN) // 2
     win[off : off + MCD_WIN] = np.hanning(MCD_WIN + 1)[:-1]  # periodic Hann, centred in the FFT frame
     power = np.abs(np.fft.rfft(frames * win, axis=1)) ** 2  # (frames, bins)
-    mel = power @ _mel_filterbank(sample_rate).T  # (frames, mels)
+    mel = power @ mel_filterbank(sample_rate).T  # (frames, mels)
     log_amp = 0.5 * np.log(np.maximum(mel, 1e-10))
     cep = scipy.fft.dct(log_amp, type=2, norm="ortho", axis=1) / math.sqrt(2 * MCD_MELS)
     return cep[:, 1 : order + 1]
@@ -254,8 +288,9 @@ def _duration(u: Utterance) -> float:
         return math.inf
 
 
-def select_utterances(utts: Sequence[Utterance], limit: int, max_seconds: float,
-                      sources: Sequence[str] = ()) -> list[Utterance]:
+def select_utterances(
+    utts: Sequence[Utterance], limit: int, max_seconds: float, sources: Sequence[str] = ()
+) -> list[Utterance]:
     """`limit` utterances (0 = all), round-robin over speakers ordered by a hash of their names; within a
     speaker, ones with a transcript that fit whole in `max_seconds` first (by file header), then by a hash
     of the key. Deterministic; reads headers only of the speakers it visits."""
@@ -273,8 +308,10 @@ def select_utterances(utts: Sequence[Utterance], limit: int, max_seconds: float,
         took = False
         for s in speakers:
             if s not in queues:
-                queues[s] = sorted(by_spk[s], key=lambda u: (not u.text, _duration(u) > max_seconds,
-                                                             _unit_hash(u.key), u.utt_id))
+                queues[s] = sorted(
+                    by_spk[s],
+                    key=lambda u: (not u.text, _duration(u) > max_seconds, _unit_hash(u.key), u.utt_id),
+                )
             if rnd < len(queues[s]):
                 chosen.append(queues[s][rnd])
                 took = True
@@ -286,8 +323,9 @@ def select_utterances(utts: Sequence[Utterance], limit: int, max_seconds: float,
     return chosen
 
 
-def prepare_audio(path: str | Path, sample_rate: int, max_seconds: float | None, hop: int = 64
-                  ) -> tuple[np.ndarray, bool, float]:
+def prepare_audio(
+    path: str | Path, sample_rate: int, max_seconds: float | None, hop: int = 64
+) -> tuple[np.ndarray, bool, float]:
     """Load, trim silence (as the trainer) and crop to `max_seconds` and whole frames.
     -> (audio, cropped, trimmed seconds). AudioError when less than one frame is left."""
     audio = trim_silence(load_audio(path, sample_rate), top_db=TRIM_DB, sample_rate=sample_rate)
@@ -306,6 +344,26 @@ def default_targets(speakers: Sequence[str], candidates: Sequence[str], k: int) 
     pool = [s for s in speakers if s in set(candidates)] or list(speakers)
     k = max(0, min(k, len(pool)))
     return [pool[int((i + 0.5) * len(pool) / k)] for i in range(k)]
+
+
+def safe_name(name: str) -> str:
+    """A speaker or utterance name made safe for a file name."""
+    return re.sub(r"[^\w.+-]", "_", name).strip(".") or "x"
+
+
+def json_safe(obj: Any) -> Any:
+    """A copy fit for json.dumps: numpy scalars -> Python numbers, NaN/inf -> None, paths -> str."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
 # -- results helpers ----------------------------------------------------------------------------------
@@ -334,9 +392,15 @@ class _Utt:
 class Evaluator:
     """One evaluation run. `run()` returns the result dict (keys RESULT_KEYS)."""
 
-    def __init__(self, loaded: LoadedModel, data: Sequence[str | Path], opts: EvalOptions | None = None, *,
-                 log: Callable[[str], None] | None = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        data: Sequence[str | Path],
+        opts: EvalOptions | None = None,
+        *,
+        log: Callable[[str], None] | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         self.loaded, self.opts = loaded, opts or EvalOptions()
         self.data = [str(d) for d in data] if data else training_roots(loaded)
         self.log = log or (lambda _msg: None)
@@ -345,6 +409,7 @@ class Evaluator:
         self.cfg = loaded.config
         self.sr = self.cfg.sample_rate
         self.judges: dict[str, dict] = {}
+        self._scans: dict[str, list] = {}
 
     # -- setup ----------------------------------------------------------------------------------------
 
@@ -377,8 +442,8 @@ class Evaluator:
             try:
                 import_judge(name)
             except MissingJudge as err:
-                missing[name] = err.package
-                state["note"] = f"missing package {err.package}"
+                missing[name] = err.package + (f", {err.detail}" if err.detail else "")
+                state["note"] = f"missing package {err.package}" + (f" ({err.detail})" if err.detail else "")
                 continue
             state["available"] = True
             state["packages"] = judge_versions(name)
@@ -387,8 +452,10 @@ class Evaluator:
             if self.opts.require_all:
                 raise EvalError(f"missing eval packages: {what}; install them with: {INSTALL_HINT}")
             self.notes.append(f"missing eval packages: {what}: those judges are skipped; {INSTALL_HINT}")
-            self.log(f"warning: missing eval packages: {what}: those judges are skipped; install them "
-                     f"with: {INSTALL_HINT}")
+            self.log(
+                f"warning: missing eval packages: {what}: those judges are skipped; install them "
+                f"with: {INSTALL_HINT}"
+            )
 
     def _use(self, name: str) -> bool:
         if name in OPTIONAL_JUDGES:
@@ -408,12 +475,16 @@ class Evaluator:
         val_fraction, holdout, recorded = train_split_settings(loaded)
         if o.split == "val":
             if not recorded:
-                self.note(f"the checkpoint records no training config: validation split recomputed with "
-                          f"the defaults (val_fraction {val_fraction})")
+                self.note(
+                    f"the checkpoint records no training config: validation split recomputed with "
+                    f"the defaults (val_fraction {val_fraction})"
+                )
             train_part, pool = split_utterances(utts, val_fraction, holdout)
             if not pool:
-                raise EvalError(f"the validation split of {', '.join(self.data)} is empty (the model was "
-                                f"trained with val_fraction {val_fraction}): use --split all")
+                raise EvalError(
+                    f"the validation split of {', '.join(self.data)} is empty (the model was "
+                    f"trained with val_fraction {val_fraction}): use --split all"
+                )
         else:
             train_part, pool = [], list(utts)
         in_train = {u.key for u in train_part}
@@ -426,9 +497,11 @@ class Evaluator:
         items = self._load_sources(chosen)
         if not items:
             raise EvalError("none of the selected utterances could be read")
-        self.log(f"evaluating {len(items)} utterances ({sum(len(i.audio) for i in items) / self.sr:.1f} s) "
-                 f"of {len({i.utt.speaker for i in items})} speakers from the {o.split} split "
-                 f"({len(pool)} utterances); targets: {', '.join(targets) or '-'}")
+        self.log(
+            f"evaluating {len(items)} utterances ({sum(len(i.audio) for i in items) / self.sr:.1f} s) "
+            f"of {len({i.utt.speaker for i in items})} speakers from the {o.split} split "
+            f"({len(pool)} utterances); targets: {', '.join(targets) or '-'}"
+        )
 
         self._encode(items)
         self._generate(items, targets)
@@ -443,24 +516,38 @@ class Evaluator:
         transfer = self._transfer_summary(items, targets, speaker)
         codebook = codebook_stats([i.codes for i in items], self.cfg.codebook_size, self.sr, self.cfg.hop)
         judges = self._judges_summary(speaker, known)
-        return {
+        result = {
             "model": {
-                "path": str(loaded.path), "fingerprint": loaded.fingerprint, "step": loaded.step,
-                "preset": self.cfg.preset, "codebook_size": self.cfg.codebook_size,
+                "path": str(loaded.path),
+                "fingerprint": loaded.fingerprint,
+                "step": loaded.step,
+                "preset": self.cfg.preset,
+                "codebook_size": self.cfg.codebook_size,
                 "speakers": len(loaded.speakers),
             },
             "data": {
-                "roots": self.data, "split": o.split, "val_fraction": val_fraction, "holdout": list(holdout),
-                "split_utterances": len(pool), "evaluated": len(items),
+                "roots": self.data,
+                "split": o.split,
+                "val_fraction": val_fraction,
+                "holdout": list(holdout),
+                "split_utterances": len(pool),
+                "evaluated": len(items),
                 "speakers": sorted({i.utt.speaker for i in items}),
                 "unknown_speakers": sorted({i.utt.speaker for i in items if not i.known}),
-                "max_seconds": o.max_seconds, "seconds": sum(len(i.audio) for i in items) / self.sr,
+                "max_seconds": o.max_seconds,
+                "seconds": sum(len(i.audio) for i in items) / self.sr,
                 "cropped": sum(i.cropped for i in items),
             },
             "settings": {
-                "targets": targets, "seed": o.seed, "temperature": o.temperature, "greedy": o.greedy,
-                "backend": o.backend, "batch_size": o.batch_size, "limit": o.limit,
-                "reference_utterances": o.reference_utterances, "skip": list(o.skip),
+                "targets": targets,
+                "seed": o.seed,
+                "temperature": o.temperature,
+                "greedy": o.greedy,
+                "backend": o.backend,
+                "batch_size": o.batch_size,
+                "limit": o.limit,
+                "reference_utterances": o.reference_utterances,
+                "skip": list(o.skip),
                 "seconds": round(time.perf_counter() - t_start, 2),
             },
             "judges": judges,
@@ -471,6 +558,7 @@ class Evaluator:
             "utterances": [i.row for i in items],
             "notes": self.notes,
         }
+        return json_safe(result)
 
     # -- steps ----------------------------------------------------------------------------------------
 
@@ -487,7 +575,9 @@ class Evaluator:
         for root in self._reference_roots():
             if root not in self.data:
                 present |= {u.speaker for u in self._scan_quiet(root)}
-        return default_targets(loaded.speakers, [s for s in loaded.speakers if s in present], self.opts.n_targets)
+        return default_targets(
+            loaded.speakers, [s for s in loaded.speakers if s in present], self.opts.n_targets
+        )
 
     def _reference_roots(self) -> list[str]:
         if self.opts.reference_roots is not None:
@@ -501,8 +591,6 @@ class Evaluator:
     def _scan_quiet(self, root: str) -> list:
         from vqconvert.data.corpus import scan_corpus
 
-        if not hasattr(self, "_scans"):
-            self._scans: dict[str, list] = {}
         if root not in self._scans:
             try:
                 self._scans[root] = scan_corpus(root, mic=self.opts.mic)
@@ -520,12 +608,25 @@ class Evaluator:
                 self.note(f"skipped {u.key}: {err}")
                 continue
             known = u.speaker in self.loaded.speakers
-            it = _Utt(u, audio, cropped, secs, known, self.loaded.speakers.index(u.speaker) if known else None)
-            it.row = {"key": u.key, "speaker": u.speaker, "known_speaker": known, "path": str(u.path),
-                      "text": u.text, "seconds": len(audio) / self.sr, "trimmed_seconds": round(secs, 3),
-                      "cropped": cropped, "input_identified_as": None, "reconstruction_identified_as": None,
-                      "reconstruction_similarity": None, "hyp_source": None, "hyp_reconstruction": None,
-                      "conversions": []}
+            it = _Utt(
+                u, audio, cropped, secs, known, self.loaded.speakers.index(u.speaker) if known else None
+            )
+            it.row = {
+                "key": u.key,
+                "speaker": u.speaker,
+                "known_speaker": known,
+                "path": str(u.path),
+                "text": u.text,
+                "seconds": len(audio) / self.sr,
+                "trimmed_seconds": round(secs, 3),
+                "cropped": cropped,
+                "input_identified_as": None,
+                "reconstruction_identified_as": None,
+                "reconstruction_similarity": None,
+                "hyp_source": None,
+                "hyp_reconstruction": None,
+                "conversions": [],
+            }
             items.append(it)
         return items
 
@@ -554,7 +655,9 @@ class Evaluator:
                 if t != it.utt.speaker:
                     jobs.append((it, t, t))
         total = sum(int(it.codes.numel()) * self.cfg.hop for it, _, _ in jobs)
-        self.log(f"generating {len(jobs)} clips ({total / self.sr:.1f} s of audio) in batches of {o.batch_size}")
+        self.log(
+            f"generating {len(jobs)} clips ({total / self.sr:.1f} s of audio) in batches of {o.batch_size}"
+        )
         done = 0
         bs = max(1, o.batch_size)
         for b, start in enumerate(range(0, len(jobs), bs)):
@@ -564,24 +667,35 @@ class Evaluator:
             def report(d: int, _t: int, offset: int = offset) -> None:
                 self.progress("generate", offset + d, total)
 
-            outs = generate(self.loaded.model, [it.codes for it, _, _ in batch],
-                            [spk.index(v) for _, _, v in batch], temperature=o.temperature, greedy=o.greedy,
-                            seed=o.seed * 100_003 + b, backend=o.backend, progress=report)
-            for (it, target, _), wav in zip(batch, outs):
+            outs = generate(
+                self.loaded.model,
+                [it.codes for it, _, _ in batch],
+                [spk.index(v) for _, _, v in batch],
+                temperature=o.temperature,
+                greedy=o.greedy,
+                seed=o.seed * 100_003 + b,
+                backend=o.backend,
+                progress=report,
+            )
+            for (it, target, _), wav in zip(batch, outs, strict=True):
                 wav = wav.detach().float().cpu().numpy()
                 if target is None:
                     it.recon = wav
                 else:
                     it.conversions[target] = wav
-                    it.row["conversions"].append({"target": target, "identified_as": None,
-                                                  "similarity_to_target": None, "similarity_to_source": None,
-                                                  "hyp": None})
+                    it.row["conversions"].append(
+                        {
+                            "target": target,
+                            "identified_as": None,
+                            "similarity_to_target": None,
+                            "similarity_to_source": None,
+                            "hyp": None,
+                        }
+                    )
             done += sum(int(it.codes.numel()) * self.cfg.hop for it, _, _ in batch)
             self.progress("generate", done, total)
 
     def _save(self, items: list[_Utt]) -> None:
-        from vqconvert.cli.infer_cmd import safe_name
-
         out = Path(self.opts.out_dir)
         for it in items:
             d = out / safe_name(it.utt.speaker)
@@ -653,8 +767,10 @@ class Evaluator:
                 extra_centroids[s] = c / max(float(np.linalg.norm(c)), 1e-12)
         missing_targets = [t for t in targets if t not in judge.names]
         if missing_targets:
-            self.note(f"no real audio of target(s) {', '.join(missing_targets)} in the data: they can never be "
-                      f"identified (pass their corpus as DATA)")
+            self.note(
+                f"no real audio of target(s) {', '.join(missing_targets)} in the data: they can never be "
+                f"identified (pass their corpus as DATA)"
+            )
         if not judge.names:
             self.note("speaker judge skipped: none of the model's speakers has real audio in the data")
             return None
@@ -679,9 +795,13 @@ class Evaluator:
             for c in r["conversions"]:
                 e = judge.embed(it.conversions[c["target"]])
                 st = judge.similarity(e, c["target"])
-                c.update({"identified_as": judge.identify(e)[0],
-                          "similarity_to_target": None if st is None else round(st, 4),
-                          "similarity_to_source": round(src_sim(it, e, own), 4)})
+                c.update(
+                    {
+                        "identified_as": judge.identify(e)[0],
+                        "similarity_to_target": None if st is None else round(st, 4),
+                        "similarity_to_source": round(src_sim(it, e, own), 4),
+                    }
+                )
         return {"judge": judge, "noise": noise, "n_references": done}
 
     def _accuracy(self, correct: int, n: int, speaker: dict | None) -> dict | None:
@@ -689,7 +809,10 @@ class Evaluator:
             return None
         judge = speaker["judge"]
         return {
-            "accuracy": correct / n if n else None, "correct": correct, "n": n, "chance": judge.chance,
+            "accuracy": correct / n if n else None,
+            "correct": correct,
+            "n": n,
+            "chance": judge.chance,
             "noise_answer": {k: v["speaker"] for k, v in speaker["noise"].items()},
         }
 
@@ -697,14 +820,20 @@ class Evaluator:
 
     def _reconstruction_summary(self, items: list[_Utt], known: list[_Utt], speaker: dict | None) -> dict:
         rows = [i.row for i in items]
-        nll = [(i.row["nll_bits_per_sample"], len(i.audio)) for i in known if i.row["nll_bits_per_sample"] is not None]
+        nll = [
+            (i.row["nll_bits_per_sample"], len(i.audio))
+            for i in known
+            if i.row["nll_bits_per_sample"] is not None
+        ]
         nll_mean = sum(v * n for v, n in nll) / sum(n for _, n in nll) if nll else None
         by_voice: dict[str, dict] = {}
         for spk in sorted({r["speaker"] for r in rows}):
             rs = [r for r in rows if r["speaker"] == spk]
             by_voice[spk] = {
-                "n": len(rs), "nll_bits_per_sample": _mean(r["nll_bits_per_sample"] for r in rs),
-                "stoi": _mean(r["stoi"] for r in rs), "mcd_db": _mean(r["mcd_db"] for r in rs),
+                "n": len(rs),
+                "nll_bits_per_sample": _mean(r["nll_bits_per_sample"] for r in rs),
+                "stoi": _mean(r["stoi"] for r in rs),
+                "mcd_db": _mean(r["mcd_db"] for r in rs),
                 "pesq_wb": _mean(r["pesq_wb"] for r in rs),
             }
         acc = None
@@ -712,14 +841,20 @@ class Evaluator:
             ok = [i.row["reconstruction_identified_as"] == i.utt.speaker for i in known]
             acc = self._accuracy(sum(ok), len(ok), speaker)
         if not known:
-            self.note("no source speaker is known to the model: no NLL, and reconstructions use the first "
-                      "target voice")
+            self.note(
+                "no source speaker is known to the model: no NLL, and reconstructions use the first "
+                "target voice"
+            )
         return {
             "n": len(items),
-            "nll_bits_per_sample": nll_mean, "nll_n": len(nll),
-            "stoi": _mean(r["stoi"] for r in rows), "stoi_n": sum(r["stoi"] is not None for r in rows),
-            "mcd_db": _mean(r["mcd_db"] for r in rows), "mcd_n": sum(r["mcd_db"] is not None for r in rows),
-            "pesq_wb": _mean(r["pesq_wb"] for r in rows), "pesq_n": sum(r["pesq_wb"] is not None for r in rows),
+            "nll_bits_per_sample": nll_mean,
+            "nll_n": len(nll),
+            "stoi": _mean(r["stoi"] for r in rows),
+            "stoi_n": sum(r["stoi"] is not None for r in rows),
+            "mcd_db": _mean(r["mcd_db"] for r in rows),
+            "mcd_n": sum(r["mcd_db"] is not None for r in rows),
+            "pesq_wb": _mean(r["pesq_wb"] for r in rows),
+            "pesq_n": sum(r["pesq_wb"] is not None for r in rows),
             "speaker_id": acc,
             "similarity_to_source": _mean(r.get("reconstruction_similarity") for r in rows),
             "by_voice": by_voice,
@@ -729,24 +864,35 @@ class Evaluator:
         pairs = sum(len(i.conversions) for i in items)
         same = sum(t == i.utt.speaker for i in items for t in targets)
         out: dict[str, Any] = {
-            "targets": targets, "pairs": pairs, "skipped_same_speaker": same,
-            "speaker_id": None, "identified_as_source": None,
-            "similarity_to_target": None, "similarity_to_source": None, "by_target": {},
+            "targets": targets,
+            "pairs": pairs,
+            "skipped_same_speaker": same,
+            "speaker_id": None,
+            "identified_as_source": None,
+            "similarity_to_target": None,
+            "similarity_to_source": None,
+            "by_target": {},
         }
         convs = [(i, c) for i in items for c in i.row["conversions"]]
         for t in targets:
-            out["by_target"][t] = {"n": sum(t in i.conversions for i in items), "speaker_id": None,
-                                   "identified_as_source": None, "similarity_to_target": None,
-                                   "similarity_to_source": None}
+            out["by_target"][t] = {
+                "n": sum(t in i.conversions for i in items),
+                "speaker_id": None,
+                "identified_as_source": None,
+                "similarity_to_target": None,
+                "similarity_to_source": None,
+            }
         if speaker is None or not convs:
             return out
 
         def summarise(sel) -> dict:
             return {
-                "speaker_id": self._accuracy(sum(c["identified_as"] == c["target"] for _, c in sel), len(sel),
-                                             speaker),
-                "identified_as_source": (sum(c["identified_as"] == i.utt.speaker for i, c in sel) / len(sel)
-                                         if sel else None),
+                "speaker_id": self._accuracy(
+                    sum(c["identified_as"] == c["target"] for _, c in sel), len(sel), speaker
+                ),
+                "identified_as_source": (
+                    sum(c["identified_as"] == i.utt.speaker for i, c in sel) / len(sel) if sel else None
+                ),
                 "similarity_to_target": _mean(c["similarity_to_target"] for _, c in sel),
                 "similarity_to_source": _mean(c["similarity_to_source"] for _, c in sel),
             }
@@ -759,45 +905,82 @@ class Evaluator:
 
     def _judges_summary(self, speaker: dict | None, known: list[_Utt]) -> dict:
         sp = dict(self.judges["speaker"])
-        sp.update({"method": "resemblyzer GE2E embeddings, nearest centroid by cosine among the model's "
-                             "speakers with real audio in the data",
-                   "n_speakers": None, "chance": None, "reference_utterances": None, "noise_answer": None,
-                   "real_accuracy": None})
+        sp.update(
+            {
+                "method": "resemblyzer GE2E embeddings, nearest centroid by cosine among the model's "
+                "speakers with real audio in the data",
+                "n_speakers": None,
+                "chance": None,
+                "reference_utterances": None,
+                "noise_answer": None,
+                "real_accuracy": None,
+            }
+        )
         if speaker is not None:
             judge = speaker["judge"]
-            sp.update({"n_speakers": len(judge.names), "chance": judge.chance,
-                       "reference_utterances": speaker["n_references"], "noise_answer": speaker["noise"],
-                       "real_accuracy": self._accuracy(
-                           sum(i.row["input_identified_as"] == i.utt.speaker for i in known), len(known), speaker)})
+            sp.update(
+                {
+                    "n_speakers": len(judge.names),
+                    "chance": judge.chance,
+                    "reference_utterances": speaker["n_references"],
+                    "noise_answer": speaker["noise"],
+                    "real_accuracy": self._accuracy(
+                        sum(i.row["input_identified_as"] == i.utt.speaker for i in known), len(known), speaker
+                    ),
+                }
+            )
         asr = dict(self.judges["asr"])
-        asr["method"] = ("pocketsphinx (bundled en-us model) transcripts, corpus WER with jiwer after "
-                         "lowercasing and stripping punctuation; only utterances that fit whole in --max-seconds")
+        asr["noise_answer"] = getattr(self, "_asr_noise", None)  # what it hears in silence and noise
+        asr["method"] = (
+            "pocketsphinx (bundled en-us model) transcripts, corpus WER with jiwer after "
+            "lowercasing and stripping punctuation; only utterances that fit whole in --max-seconds"
+        )
         return {
-            "speaker": sp, "asr": asr,
+            "speaker": sp,
+            "asr": asr,
             "stoi": {**self.judges["stoi"], "method": "pystoi STOI of the reconstruction against the input"},
             "pesq": {**self.judges["pesq"], "method": "PESQ wide-band (pesq) of the reconstruction"},
-            "mcd": {"available": True, "skipped": "mcd" in self.opts.skip, "packages": None, "note": None,
-                    "method": f"own: c1..c{MCD_ORDER} of ln-amplitude librosa mel spectra ({MCD_MELS} bands, "
-                              f"{MCD_WIN}-sample window, hop {MCD_HOP}) by DCT, DTW-aligned, "
-                              "10/ln10*sqrt(2*sum d^2) averaged over the path"},
+            "mcd": {
+                "available": True,
+                "skipped": "mcd" in self.opts.skip,
+                "packages": None,
+                "note": None,
+                "method": f"own: c1..c{MCD_ORDER} of ln-amplitude librosa mel spectra ({MCD_MELS} bands, "
+                f"{MCD_WIN}-sample window, hop {MCD_HOP}) by DCT, DTW-aligned, "
+                "10/ln10*sqrt(2*sum d^2) averaged over the path",
+            },
         }
 
     # -- intelligibility ------------------------------------------------------------------------------
 
     def _intelligibility(self, items: list[_Utt], targets: list[str]) -> dict:
-        out: dict[str, Any] = {"n_utterances": 0, "wer_source": None, "wer_reconstructed": None,
-                               "wer_converted": None, "by_source_voice": {}, "by_target_voice": {}}
+        out: dict[str, Any] = {
+            "n_utterances": 0,
+            "wer_source": None,
+            "wer_reconstructed": None,
+            "wer_converted": None,
+            "by_source_voice": {},
+            "by_target_voice": {},
+        }
         whole = [i for i in items if i.utt.text and not i.cropped]
         if not self._use("asr"):
             return out
         if not whole:
-            why = "no transcripts" if not any(i.utt.text for i in items) else \
-                "every utterance with a transcript was cropped (raise --max-seconds)"
+            why = (
+                "no transcripts"
+                if not any(i.utt.text for i in items)
+                else "every utterance with a transcript was cropped (raise --max-seconds)"
+            )
             self.note(f"WER not measured: {why}")
             return out
         from vqconvert.judges import Transcriber
 
         asr = Transcriber(self.sr)
+        secs = max(self.opts.max_seconds, 0.5)
+        self._asr_noise = {
+            "silence": asr.transcribe(np.zeros(int(secs * self.sr), np.float32)),
+            **{k: asr.transcribe(v) for k, v in noise_clips(secs, self.sr, self.opts.seed).items()},
+        }
         n_clips = sum(2 + len(i.conversions) for i in whole)
         self.log(f"speech recognition: {n_clips} clips")
         done = 0
@@ -824,16 +1007,29 @@ class Evaluator:
                     hs.append(hyps[(it.utt.key, k)])
             return asr.wer(refs, hs)["wer"] if refs else None
 
-        out.update({"n_utterances": len(whole), "wer_source": wer(whole, "source"),
-                    "wer_reconstructed": wer(whole, "recon"), "wer_converted": wer(whole)})
+        out.update(
+            {
+                "n_utterances": len(whole),
+                "wer_source": wer(whole, "source"),
+                "wer_reconstructed": wer(whole, "recon"),
+                "wer_converted": wer(whole),
+            }
+        )
         for spk in sorted({i.utt.speaker for i in whole}):
             sel = [i for i in whole if i.utt.speaker == spk]
-            out["by_source_voice"][spk] = {"n": len(sel), "wer_source": wer(sel, "source"),
-                                           "wer_reconstructed": wer(sel, "recon"), "wer_converted": wer(sel)}
+            out["by_source_voice"][spk] = {
+                "n": len(sel),
+                "wer_source": wer(sel, "source"),
+                "wer_reconstructed": wer(sel, "recon"),
+                "wer_converted": wer(sel),
+            }
         for t in targets:
             sel = [i for i in whole if t in i.conversions]
-            out["by_target_voice"][t] = {"n": len(sel), "wer_converted": wer(sel, target=t),
-                                         "wer_source": wer(sel, "source")}
+            out["by_target_voice"][t] = {
+                "n": len(sel),
+                "wer_converted": wer(sel, target=t),
+                "wer_source": wer(sel, "source"),
+            }
         return out
 
 
@@ -842,13 +1038,21 @@ def evaluate(loaded: LoadedModel, data: Sequence[str | Path], opts: EvalOptions 
     return Evaluator(loaded, data, opts, **kw).run()
 
 
+def noise_clips(seconds: float, sample_rate: int = 16000, seed: int = 0) -> dict[str, np.ndarray]:
+    """White and pink noise (rms 0.05) of `seconds`: what the judges are asked about as a control."""
+    from vqconvert.judges import pink_noise, white_noise
+
+    return {
+        kind: make(seconds, sample_rate, seed=seed)
+        for kind, make in zip(NOISE_KINDS, (white_noise, pink_noise), strict=True)
+    }
+
+
 def noise_answers(judge, seconds: float = 2.0, sample_rate: int = 16000, seed: int = 0) -> dict:
     """Which reference speaker a SpeakerJudge (with references set) picks for white and pink noise:
     {"white": {"speaker", "similarity"}, "pink": {...}}."""
-    from vqconvert.judges import pink_noise, white_noise
-
     out = {}
-    for kind, make in zip(NOISE_KINDS, (white_noise, pink_noise)):
-        name, sim = judge.identify(judge.embed(make(seconds, sample_rate, seed=seed)))
+    for kind, clip in noise_clips(seconds, sample_rate, seed).items():
+        name, sim = judge.identify(judge.embed(clip))
         out[kind] = {"speaker": name, "similarity": round(sim, 4)}
     return out

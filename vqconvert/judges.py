@@ -41,7 +41,7 @@ class MissingJudge(VQConvertError):
     """A judge's package is not installed (or does not import)."""
 
     def __init__(self, judge: str, package: str, detail: str = "") -> None:
-        self.judge, self.package = judge, package
+        self.judge, self.package, self.detail = judge, package, detail
         extra = f" ({detail})" if detail else ""
         super().__init__(f"{judge} judge needs the package {package}{extra}: {INSTALL_HINT}")
 
@@ -104,9 +104,26 @@ class SpeakerJudge:
             wav = np.zeros(self.sample_rate // 10, np.float32)
         if float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) > 1e-7:
             wav = self._rz.normalize_volume(wav, -30, increase_only=True).astype(np.float32)
-        emb = np.asarray(self._encoder.embed_utterance(wav), dtype=np.float32)
+        emb = self._embed_utterance(wav)
         norm = float(np.linalg.norm(emb))
         return emb / norm if norm > 0 else emb
+
+    def _embed_utterance(self, wav: np.ndarray) -> np.ndarray:
+        """`VoiceEncoder.embed_utterance` (rate 1.3, min_coverage 0.75) with the mel spectrogram computed
+        by `mel_spectrogram` in numpy: the same numbers without librosa's first-call cost (seconds)."""
+        import torch
+
+        enc = self._encoder
+        wav_slices, mel_slices = enc.compute_partial_slices(len(wav), rate=1.3, min_coverage=0.75)
+        longest = wav_slices[-1].stop
+        if longest >= len(wav):
+            wav = np.pad(wav, (0, longest - len(wav)))
+        mel = mel_spectrogram(wav, self.sample_rate)
+        mels = np.array([mel[s] for s in mel_slices])
+        with torch.no_grad():
+            partial = enc(torch.from_numpy(mels).to(enc.device)).cpu().numpy()
+        raw = partial.mean(axis=0)
+        return (raw / max(float(np.linalg.norm(raw)), 1e-12)).astype(np.float32)
 
     def set_references(self, embeddings: dict[str, Sequence[np.ndarray]]) -> None:
         """Speaker -> embeddings of real utterances; each centroid is their normalised mean."""
@@ -138,6 +155,22 @@ class SpeakerJudge:
         if name not in self.names:
             return None
         return float(self.centroids[self.names.index(name)] @ emb)
+
+
+def mel_spectrogram(wav: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+    """resemblyzer's `wav_to_mel_spectrogram` in numpy: power mel spectrogram (not log), 25 ms periodic
+    Hann windows every 10 ms, centred with zero padding, 40 Slaney mel bands -> (frames, 40) float32
+    (librosa >= 0.10's `melspectrogram` defaults, which resemblyzer calls)."""
+    from vqconvert.evaluate import mel_filterbank
+
+    n_fft, hop, n_mels = sample_rate * 25 // 1000, sample_rate * 10 // 1000, 40
+    x = np.pad(np.asarray(wav, np.float64).reshape(-1), (n_fft // 2, n_fft // 2))
+    if x.size < n_fft:
+        x = np.pad(x, (0, n_fft - x.size))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+    window = np.hanning(n_fft + 1)[:-1]
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+    return (power @ mel_filterbank(sample_rate, n_fft, n_mels).T).astype(np.float32)
 
 
 def white_noise(seconds: float, sample_rate: int = 16000, seed: int = 0, rms: float = 0.05) -> np.ndarray:
@@ -195,7 +228,7 @@ class Transcriber:
 def word_error_rate(refs: Sequence[str], hyps: Sequence[str], jiwer=None) -> dict:
     if jiwer is None:
         (_, jiwer) = import_judge("asr")
-    pairs = [(normalize_text(r), normalize_text(h)) for r, h in zip(refs, hyps)]
+    pairs = [(normalize_text(r), normalize_text(h)) for r, h in zip(refs, hyps, strict=True)]
     pairs = [(r, h) for r, h in pairs if r]
     if not pairs:
         return {"wer": None, "errors": 0, "words": 0, "n": 0}
@@ -218,8 +251,11 @@ def stoi(ref: np.ndarray, deg: np.ndarray, sample_rate: int = 16000) -> float | 
         return None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        value = float(pystoi.stoi(np.asarray(ref[:n], np.float64), np.asarray(deg[:n], np.float64),
-                                  sample_rate, extended=False))
+        value = float(
+            pystoi.stoi(
+                np.asarray(ref[:n], np.float64), np.asarray(deg[:n], np.float64), sample_rate, extended=False
+            )
+        )
     if any("Not enough STFT frames" in str(w.message) for w in caught):
         return None
     return value
@@ -232,6 +268,8 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, sample_rate: int = 16000) -> float
     if sample_rate != 16000 or n < sample_rate // 4:
         return None
     try:
-        return float(pesq.pesq(sample_rate, np.asarray(ref[:n], np.float32), np.asarray(deg[:n], np.float32), "wb"))
+        return float(
+            pesq.pesq(sample_rate, np.asarray(ref[:n], np.float32), np.asarray(deg[:n], np.float32), "wb")
+        )
     except Exception:  # noqa: BLE001 - pesq raises its own error types for silence and short input
         return None

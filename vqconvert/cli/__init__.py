@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -36,21 +37,8 @@ def _root(
     """Voice conversion with a VQ-VAE. Logs and progress go to stderr; data goes to files or stdout."""
 
 
-# Subcommand modules register themselves on `app` when imported. A module not written yet is skipped
-# (only a missing module itself: an import error inside one still fails loudly).
-def _register_commands() -> None:
-    import importlib
-
-    for name in ("corpus_cmd", "eval_cmd", "infer_cmd", "info_cmd", "train_cmd"):
-        module = f"vqconvert.cli.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-
-
-_register_commands()
+# Subcommand modules register themselves on `app` when imported.
+from vqconvert.cli import corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd  # noqa: E402,F401
 
 
 def main() -> None:
@@ -62,3 +50,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader of our stdout went away (`| head`): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

@@ -4,7 +4,6 @@ on held-out utterances (the measuring itself is `vqconvert.evaluate`)."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,21 +21,6 @@ def _split_list(values: list[str] | None) -> tuple[str, ...]:
     for v in values or []:
         out += [p.strip() for p in v.split(",") if p.strip()]
     return tuple(dict.fromkeys(out))
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe: numpy scalars -> Python, NaN/inf -> null, paths -> str."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 # -- the table ----------------------------------------------------------------------------------------
@@ -65,60 +49,117 @@ def render(result: dict):
     out = []
     m, d, rec, cb = result["model"], result["data"], result["reconstruction"], result["codebook"]
     sp = result["judges"]["speaker"]
-    out.append(f"[bold]{m['path']}[/] step {m['step']} ({m['preset']}, K={m['codebook_size']}, "
-               f"{m['speakers']} speakers)  {d['evaluated']} utterances of the {d['split']} split "
-               f"({d['split_utterances']}), {d['seconds']:.1f} s, {d['cropped']} cropped to {d['max_seconds']} s")
+    out.append(
+        f"[bold]{m['path']}[/] step {m['step']} ({m['preset']}, K={m['codebook_size']}, "
+        f"{m['speakers']} speakers)  {d['evaluated']} utterances of the {d['split']} split "
+        f"({d['split_utterances']}), {d['seconds']:.1f} s, {d['cropped']} cropped to {d['max_seconds']} s"
+    )
 
     t = Table(title="Reconstruction (decoded in the source voice)", title_justify="left")
     for c in ("metric", "value", "n", "notes"):
         t.add_column(c, justify="right" if c in ("value", "n") else "left")
-    t.add_row("NLL (bits/sample)", _f(rec["nll_bits_per_sample"], "{:.3f}"), str(rec["nll_n"]),
-              "teacher-forced, known speakers; 8 = uniform over 256 mu-law classes")
+    t.add_row(
+        "NLL (bits/sample)",
+        _f(rec["nll_bits_per_sample"], "{:.3f}"),
+        str(rec["nll_n"]),
+        "teacher-forced, known speakers; 8 = uniform over 256 mu-law classes",
+    )
     t.add_row("STOI", _f(rec["stoi"], "{:.3f}"), str(rec["stoi_n"]), "vs input, 0..1 (pystoi)")
-    t.add_row("MCD (dB)", _f(rec["mcd_db"]), str(rec["mcd_n"]), "DTW-aligned mel-cepstral distortion, lower is better")
+    t.add_row(
+        "MCD (dB)",
+        _f(rec["mcd_db"]),
+        str(rec["mcd_n"]),
+        "DTW-aligned mel-cepstral distortion, lower is better",
+    )
     t.add_row("PESQ-WB", _f(rec["pesq_wb"]), str(rec["pesq_n"]), "1..4.6")
     acc, chance, noise = _acc(rec["speaker_id"])
     t.add_row("speaker ID = source", acc, "", f"chance {chance}; noise picks {noise}")
-    t.add_row("similarity to source", _f(rec["similarity_to_source"], "{:.3f}"), "", "cosine to the source centroid")
+    t.add_row(
+        "similarity to source", _f(rec["similarity_to_source"], "{:.3f}"), "", "cosine to the source centroid"
+    )
     out.append(t)
 
     t = Table(title="Codebook", title_justify="left")
     for c in ("K", "used", "perplexity", "bitrate (bit/s)", "entropy-coded (bit/s)", "frames"):
         t.add_column(c, justify="right")
-    t.add_row(str(cb["K"]), f"{cb['used']} ({cb['used_fraction']:.0%})", _f(cb["perplexity"], "{:.1f}"),
-              _f(cb["bitrate_bps"], "{:.0f}"), _f(cb["entropy_bitrate_bps"], "{:.0f}"), str(cb["frames"]))
+    t.add_row(
+        str(cb["K"]),
+        f"{cb['used']} ({cb['used_fraction']:.0%})",
+        _f(cb["perplexity"], "{:.1f}"),
+        _f(cb["bitrate_bps"], "{:.0f}"),
+        _f(cb["entropy_bitrate_bps"], "{:.0f}"),
+        str(cb["frames"]),
+    )
     out.append(t)
 
     tr = result["transfer"]
-    t = Table(title=f"Voice transfer ({tr['pairs']} conversions; judge: {sp['n_speakers'] or '-'} speakers, "
-                    f"chance {_pct(sp['chance'])})", title_justify="left")
-    for c in ("target", "n", "speaker ID = target", "chance", "noise picks", "ID = source", "sim target",
-              "sim source"):
+    t = Table(
+        title=f"Voice transfer ({tr['pairs']} conversions; judge: {sp['n_speakers'] or '-'} speakers, "
+        f"chance {_pct(sp['chance'])})",
+        title_justify="left",
+    )
+    for c in (
+        "target",
+        "n",
+        "speaker ID = target",
+        "chance",
+        "noise picks",
+        "ID = source",
+        "sim target",
+        "sim source",
+    ):
         t.add_column(c, justify="left" if c in ("target", "noise picks") else "right")
     rows = [(k, v) for k, v in tr["by_target"].items()] + [("all", tr)]
     for name, v in rows:
         acc, chance, noise = _acc(v["speaker_id"])
         n = v.get("n", tr["pairs"]) if name != "all" else tr["pairs"]
-        t.add_row(name, str(n), acc, chance, noise, _pct(v["identified_as_source"]),
-                  _f(v["similarity_to_target"], "{:.3f}"), _f(v["similarity_to_source"], "{:.3f}"))
+        t.add_row(
+            name,
+            str(n),
+            acc,
+            chance,
+            noise,
+            _pct(v["identified_as_source"]),
+            _f(v["similarity_to_target"], "{:.3f}"),
+            _f(v["similarity_to_source"], "{:.3f}"),
+        )
     out.append(t)
     if sp.get("real_accuracy"):
         acc, chance, noise = _acc(sp["real_accuracy"])
-        out.append(f"speaker judge on the real inputs (its ceiling): {acc}, chance {chance}, noise picks {noise}")
+        out.append(
+            f"speaker judge on the real inputs (its ceiling): {acc}, chance {chance}, noise picks {noise}"
+        )
 
     it = result["intelligibility"]
-    t = Table(title=f"Intelligibility: WER (pocketsphinx) on {it['n_utterances']} whole utterances",
-              title_justify="left")
+    t = Table(
+        title=f"Intelligibility: WER (pocketsphinx) on {it['n_utterances']} whole utterances",
+        title_justify="left",
+    )
     for c in ("voice", "as", "n", "WER source", "WER reconstructed", "WER converted"):
         t.add_column(c, justify="left" if c in ("voice", "as") else "right")
     for name, v in it["by_source_voice"].items():
-        t.add_row(name, "source", str(v["n"]), _pct(v["wer_source"]), _pct(v["wer_reconstructed"]),
-                  _pct(v["wer_converted"]))
+        t.add_row(
+            name,
+            "source",
+            str(v["n"]),
+            _pct(v["wer_source"]),
+            _pct(v["wer_reconstructed"]),
+            _pct(v["wer_converted"]),
+        )
     for name, v in it["by_target_voice"].items():
         t.add_row(name, "target", str(v["n"]), _pct(v["wer_source"]), "", _pct(v["wer_converted"]))
-    t.add_row("all", "", str(it["n_utterances"]), _pct(it["wer_source"]), _pct(it["wer_reconstructed"]),
-              _pct(it["wer_converted"]))
+    t.add_row(
+        "all",
+        "",
+        str(it["n_utterances"]),
+        _pct(it["wer_source"]),
+        _pct(it["wer_reconstructed"]),
+        _pct(it["wer_converted"]),
+    )
     out.append(t)
+    heard = result["judges"]["asr"].get("noise_answer")
+    if heard:
+        out.append("pocketsphinx hears in " + ", ".join(f"{k}: {v!r}" for k, v in heard.items()))
     for n in result["notes"]:
         out.append(f"note: {n}")
     return out
@@ -131,57 +172,99 @@ def render(result: dict):
 def evaluate_cmd(
     data: Annotated[
         list[str] | None,
-        typer.Argument(help="Corpus directories (VCTK or <speaker>/*.wav). Default: the corpora the model "
-                       "was trained on (its train_config).", show_default=False),
+        typer.Argument(
+            help="Corpus directories (VCTK or <speaker>/*.wav). Default: the corpora the model "
+            "was trained on (its train_config).",
+            show_default=False,
+        ),
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Checkpoint file or run directory. Default: $VQCONVERT_MODEL, else "
-                     "the shipped model."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Checkpoint file or run directory. Default: $VQCONVERT_MODEL, else the shipped model.",
+        ),
     ] = None,
     split: Annotated[
-        str, typer.Option("--split", help="val: the validation split the model was trained with (from its "
-                          "val_fraction and holdout); all: every utterance.")
+        str,
+        typer.Option(
+            "--split",
+            help="val: the validation split the model was trained with (from its "
+            "val_fraction and holdout); all: every utterance.",
+        ),
     ] = "val",
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Utterances to evaluate (0 = all).")] = 8,
     max_seconds: Annotated[
-        float, typer.Option("--max-seconds", min=0.01, help="Crop each utterance (after trimming silence) "
-                            "to this; WER counts only utterances that fit whole.")
+        float,
+        typer.Option(
+            "--max-seconds",
+            min=0.01,
+            help="Crop each utterance (after trimming silence) "
+            "to this; WER counts only utterances that fit whole.",
+        ),
     ] = 2.0,
     targets: Annotated[
         list[str] | None,
-        typer.Option("--targets", "--target", "-t", help="Target voices (repeat, or comma-separated). "
-                     "Default: 3 of the model's speakers spread over its speaker table."),
+        typer.Option(
+            "--targets",
+            "--target",
+            "-t",
+            help="Target voices (repeat, or comma-separated). "
+            "Default: 3 of the model's speakers spread over its speaker table.",
+        ),
     ] = None,
     sources: Annotated[
         list[str] | None,
-        typer.Option("--sources", help="Only utterances of these source speakers (repeat or comma-separated)."),
+        typer.Option(
+            "--sources", help="Only utterances of these source speakers (repeat or comma-separated)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out-dir", help="Save inputs, reconstructions and conversions as WAV (SPEAKER/UTT.*.wav, "
-                     "overwriting) and results.json here."),
+        typer.Option(
+            "--out-dir",
+            help="Save inputs, reconstructions and conversions as WAV (SPEAKER/UTT.*.wav, "
+            "overwriting) and results.json here.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = 0,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")] = 1.0,
     greedy: Annotated[bool, typer.Option("--greedy", help="Argmax sampling.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Clips generated together.")] = 16,
-    backend: Annotated[str, typer.Option("--backend", help="Generator backend (auto, c, torch, cuda).")] = "auto",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, help="Clips generated together.")
+    ] = 16,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Generator backend (auto, c, torch, cuda).")
+    ] = "auto",
     references: Annotated[
-        int, typer.Option("--references", min=1, help="Real utterances per speaker for the speaker judge's "
-                          "centroids.")
+        int,
+        typer.Option(
+            "--references", min=1, help="Real utterances per speaker for the speaker judge's centroids."
+        ),
     ] = 5,
     skip: Annotated[
         list[str] | None,
-        typer.Option("--skip", help="Metrics to leave out: nll, mcd, stoi, pesq, speaker, asr (repeat or "
-                     "comma-separated)."),
+        typer.Option(
+            "--skip",
+            help="Metrics to leave out: nll, mcd, stoi, pesq, speaker, asr (repeat or comma-separated).",
+        ),
     ] = None,
     require_all: Annotated[
-        bool, typer.Option("--require-all", help="Fail when a judge's package is missing instead of skipping it.")
+        bool,
+        typer.Option("--require-all", help="Fail when a judge's package is missing instead of skipping it."),
     ] = False,
     mic: Annotated[str, typer.Option("--mic", help="VCTK 0.92 microphone.")] = "mic1",
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            help="CPU threads for torch (0 = torch's default). On a busy machine 1 is often fastest.",
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (warnings still print).")] = False,
 ) -> None:
     """Evaluate a model on held-out utterances: reconstruction, codebook use, voice transfer, WER.
@@ -202,11 +285,26 @@ def evaluate_cmd(
     from vqconvert.evaluate import EvalOptions, Evaluator
 
     opts = EvalOptions(
-        split=split, limit=limit, max_seconds=max_seconds, targets=_split_list(targets),
-        sources=_split_list(sources), seed=seed, temperature=temperature, greedy=greedy, batch_size=batch_size,
-        backend=backend, reference_utterances=references, skip=_split_list(skip), require_all=require_all,
-        out_dir=out_dir, mic=mic,
+        split=split,
+        limit=limit,
+        max_seconds=max_seconds,
+        targets=_split_list(targets),
+        sources=_split_list(sources),
+        seed=seed,
+        temperature=temperature,
+        greedy=greedy,
+        batch_size=batch_size,
+        backend=backend,
+        reference_utterances=references,
+        skip=_split_list(skip),
+        require_all=require_all,
+        out_dir=out_dir,
+        mic=mic,
     )
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     dev = resolve_device(device)
     opts.judge_device = "cuda" if dev.startswith("cuda") else "cpu"
     if out_dir is not None:
@@ -218,7 +316,7 @@ def evaluate_cmd(
 
     def log(msg: str) -> None:
         if msg.startswith(("warning:", "note:")) or not quiet:
-            console.print(msg, markup=False, highlight=False)
+            console.print(msg, markup=False, highlight=False, soft_wrap=True)
 
     with _Progress(quiet) as progress:
         try:
@@ -226,7 +324,6 @@ def evaluate_cmd(
         except VQConvertError as err:
             progress.stop()
             fail(str(err))
-    result = _clean(result)
     text = json.dumps(result, indent=2)
     if out_dir is not None:
         (out_dir / "results.json").write_text(text + "\n", encoding="utf-8")
@@ -242,14 +339,20 @@ def evaluate_cmd(
 
 
 class _Progress:
-    """A transient rich progress bar per stage (generate, references, asr) on stderr, when it is a terminal."""
+    """A transient rich progress bar per stage (generate, references, asr) on a terminal stderr."""
 
     def __init__(self, quiet: bool) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True,
-                                 disable=quiet or not console.is_terminal)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=quiet or not console.is_terminal,
+        )
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> _Progress:

@@ -118,6 +118,7 @@ def train(
         holdout=tuple(holdout or ()),
         cache_dir=cache_dir,
         ema=ema,
+        threads=threads or 0,
     )
 
     def log(message: str) -> None:
@@ -126,8 +127,6 @@ def train(
 
     try:
         trainer = Trainer(cfg, resume=resume, log=log, progress=not quiet)
-        if threads:
-            torch.set_num_threads(threads)  # after the Trainer, which picks a default
         step = trainer.run()
     except VQConvertError as err:
         fail(str(err))

@@ -393,8 +393,8 @@ static void FN(worker)(shared_t *sh, int tid) {
     const int th[3] = {0, H / 16, H / 8};                /* head1 tiles of each part */
     const int tq[3] = {0, Q / 16, Q / 8};                /* head2 tiles of each part */
     long gen = 0;
-    /* thread 0 times its waits for thread 1: the time a duo step costs is w / (1 - waiting fraction),
-     * a solo one 2w, so past half the time spent waiting, thread 0 carries on alone. */
+    /* thread 0 times its waits for thread 1: a duo step costs w / (1 - waiting fraction), a solo one
+     * 2w; past 40% of the time spent waiting (every 64 steps), thread 0 carries on alone. */
 #define BARRIER                                                  \
     do {                                                         \
         if (tid == 0 && nthr == 2) {                             \

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vqconvert.generate._core import Conditioner, Weights, check_inputs, drive, temperature_args, to_audio
 from vqconvert.generate.reference import TorchEngine
+
+if TYPE_CHECKING:
+    from vqconvert.model import VQVAE
 
 __all__ = ["available_backends", "generate", "generate_stream", "incremental_logits"]
 
@@ -94,9 +98,10 @@ def _engine(model, codes, speakers, backend: str, inv_temp: float, greedy: bool,
     return eng, cond.lengths, name
 
 
-def generate_stream(model, codes: list[torch.Tensor], speakers: list[int], *, chunk_samples: int = 16000,
-                    temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
-                    backend: str = "auto", progress: Callable[[int, int], None] | None = None,
+def generate_stream(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], *,
+                    chunk_samples: int = 16000, temperature: float = 1.0, greedy: bool = False,
+                    seed: int | None = None, backend: str = "auto",
+                    progress: Callable[[int, int], None] | None = None,
                     _engine_opts: dict | None = None) -> Iterator[list[torch.Tensor]]:
     """Like `generate`, yielding per utterance the next piece of up to `chunk_samples` samples at each
     step (an empty tensor for an utterance that has finished).  Memory stays bounded by the chunk and a
@@ -111,7 +116,7 @@ def generate_stream(model, codes: list[torch.Tensor], speakers: list[int], *, ch
         yield [to_audio(i, Q) for i in idx]
 
 
-def generate(model, codes: list[torch.Tensor], speakers: list[int], *, temperature: float = 1.0,
+def generate(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], *, temperature: float = 1.0,
              greedy: bool = False, seed: int | None = None, backend: str = "auto",
              progress: Callable[[int, int], None] | None = None,
              _engine_opts: dict | None = None) -> list[torch.Tensor]:
@@ -135,8 +140,8 @@ def generate(model, codes: list[torch.Tensor], speakers: list[int], *, temperatu
     return [to_audio(np.concatenate(p) if p else np.zeros(0, np.int32), Q) for p in parts]
 
 
-def incremental_logits(model, codes: list[torch.Tensor], speakers: list[int], audio: list[torch.Tensor], *,
-                       backend: str = "torch", chunk_samples: int = 1 << 30,
+def incremental_logits(model: VQVAE, codes: list[torch.Tensor], speakers: list[int],
+                       audio: list[torch.Tensor], *, backend: str = "torch", chunk_samples: int = 1 << 30,
                        _engine_opts: dict | None = None) -> list[torch.Tensor]:
     """Run the incremental step of `backend` teacher-forced on `audio` (per utterance (F_i * 64,) in
     [-1, 1]) and return per utterance its logits (Q, F_i * 64): the same quantity as
@@ -148,7 +153,7 @@ def incremental_logits(model, codes: list[torch.Tensor], speakers: list[int], au
     forced = [mu_law_encode(torch.as_tensor(a).reshape(-1).float().cpu(), Q).numpy().astype(np.int32)
               for a in audio]
     eng, lengths, name = _engine(model, codes, speakers, backend, 1.0, True, _engine_opts or {})
-    for f, n in zip(forced, lengths):
+    for f, n in zip(forced, lengths, strict=True):
         if len(f) != n:
             raise ValueError(f"audio has {len(f)} samples, codes need {n}")
     parts: list[list[np.ndarray]] = [[] for _ in codes]

@@ -166,7 +166,8 @@ class CondCache:
         self.value: tuple[torch.Tensor, int, int] | None = None
 
     def segments(self, ids: np.ndarray, t0: int, n: int):
-        """Yield (a, b, cond, base, div, rows) for [t0, t0+n) cut at block edges; rows maps ids -> cond row."""
+        """Yield (a, b, cond, base, div, rows) for [t0, t0+n) cut at block edges; rows: each id's row
+        in cond."""
         blk = self.cond.block
         t = t0
         while t < t0 + n:
@@ -213,7 +214,7 @@ def check_inputs(model, codes, speakers) -> tuple[list[torch.Tensor], list[int]]
         raise ValueError(f"{len(codes)} code sequences but {len(speakers)} speakers")
     cfg = model.cfg
     out, spk = [], []
-    for i, (c, s) in enumerate(zip(codes, speakers)):
+    for i, (c, s) in enumerate(zip(codes, speakers, strict=True)):
         c = torch.as_tensor(c).reshape(-1)
         if c.dtype.is_floating_point or c.dtype == torch.bool:
             raise ValueError(f"codes[{i}] must be integer indices, got {c.dtype}")

@@ -1,15 +1,20 @@
 """CUDA generation (`backend="cuda"`): the incremental step on static device buffers, 64 steps (one
 frame) recorded once in a CUDA graph and replayed, so a sample costs kernel executions only, no Python
 and no launch overhead.  Per step: one gather of every layer's queued input x[t - d] and one batched
-matmul for all the W0 terms (they only depend on the past), then per layer W1 x, the gate and the
-residual (biases ride on a constant-1 column of z), one matmul for all the skip projections, the head,
-sampling, and one scatter of the layer inputs back into the queues.
+matmul for all the W0 terms (they only depend on the past), then per layer four kernels: W1 x, one tanh
+over the whole gate (sigmoid(h) = (1 + tanh(h / 2)) / 2, with the halves folded into the weights),
+z = t_a + t_a t_b, and the residual matmul (biases ride on a constant-1 column of z); then one matmul
+for all the skip projections, the head, sampling, and one scatter of the layer inputs into the queues.
+Weights and activations in fp32 by default; VQCONVERT_GEN_CUDA_DTYPE=bf16|fp16 stores them in half
+precision (logits and sampling stay fp32/fp64).
 
 Import-safe without a GPU.  The same engine runs eagerly on any device (`use_graph=False`), which is
 how the CPU tests check it.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
@@ -20,7 +25,7 @@ from vqconvert.generate._core import SILENCE, Conditioner, Weights, sample_indic
 class GraphEngine:
     def __init__(self, w: Weights, cond: Conditioner, n_streams: int, inv_temp: float = 1.0,
                  greedy: bool = False, device: str | torch.device | None = None, steps: int = 64,
-                 use_graph: bool | None = None, dtype: torch.dtype = torch.float32) -> None:
+                 use_graph: bool | None = None, dtype: torch.dtype | None = None) -> None:
         dev = torch.device(device) if device is not None else torch.device("cuda")
         self.dev, self.w, self.cond = dev, w, cond
         self.quantum = steps
@@ -28,22 +33,31 @@ class GraphEngine:
         self.inv_temp, self.greedy = inv_temp, greedy
         B, L, R, G, G2, S = max(n_streams, 1), w.L, w.R, w.G, w.G2, w.S
         self.B = B
+        if dtype is None:
+            name = os.environ.get("VQCONVERT_GEN_CUDA_DTYPE", "fp32").lower()
+            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name, torch.float32)
         dt = dtype
+        # gate rows: the sigmoid half scaled by 1/2 (tanh(h/2)), and z = t_a (1 + t_b) is twice the
+        # true z, so the matrices reading z are halved (all exact: powers of two)
+        half = torch.ones(G)
+        half[G2:] = 0.5
 
         def d(t: torch.Tensor, typ=dt) -> torch.Tensor:
             return t.to(dev, typ).contiguous()
 
         self.E = d(w.embed)
-        self.w0T = d(w.w0.transpose(1, 2))  # (L, R, G)
-        self.w1T = d(w.w1.transpose(1, 2))
-        wr_aug = torch.cat([w.wr.transpose(1, 2), w.br[:, None, :]], dim=1) if L > 1 else torch.zeros(0, G2 + 1, R)
-        self.wrT = d(wr_aug)  # (L-1, G2+1, R): last row is the bias
-        self.wsT = d(torch.cat([w.ws.transpose(1, 2), w.bs[:, None, :]], dim=1).reshape(L * (G2 + 1), S))
+        self.w0T = d((w.w0 * half[:, None]).transpose(1, 2))  # (L, R, G)
+        self.w1T = d((w.w1 * half[:, None]).transpose(1, 2))
+        wr_aug = torch.cat([0.5 * w.wr.transpose(1, 2), w.br[:, None, :]], dim=1)  # (L-1, G2+1, R)
+        self.wrT = d(wr_aug)  # the last row of each layer's matrix is its bias
+        ws_aug = torch.cat([0.5 * w.ws.transpose(1, 2), w.bs[:, None, :]], dim=1)
+        self.wsT = d(ws_aug.reshape(L * (G2 + 1), S))
         self.wh1T, self.bh1 = d(w.wh1.t()), d(w.bh1)
         self.wh2T, self.bh2 = d(w.wh2.t()), d(w.bh2)
-        self.wcT = d(cond.wcT)  # (C, L*G)
+        lhalf = half.repeat(L)
+        self.wcT = d(cond.wcT * lhalf)  # (C, L*G)
         self.cbias = torch.zeros(B, L * G, device=dev, dtype=dt)
-        self.cbias[: n_streams] = d(cond.bias)
+        self.cbias[: n_streams] = d(cond.bias * lhalf)
         # state
         offs = np.concatenate([[0], np.cumsum(w.dil)[:-1]])
         self.offs = torch.as_tensor(offs, dtype=torch.long, device=dev)
@@ -72,8 +86,8 @@ class GraphEngine:
         hp = torch.baddbmm(cond, past, self.w0T)  # (L, B, G): every W0 term at once
         torch.index_select(self.E, 0, self.prev, out=self.xs[0])
         for layer in range(L):
-            h = torch.addmm(hp[layer], self.xs[layer], self.w1T[layer])
-            torch.mul(torch.tanh(h[:, :G2]), torch.sigmoid(h[:, G2:]), out=self.z[:, layer, :G2])
+            t = torch.addmm(hp[layer], self.xs[layer], self.w1T[layer]).tanh_()
+            torch.addcmul(t[:, :G2], t[:, :G2], t[:, G2:], out=self.z[:, layer, :G2])
             if layer < L - 1:
                 torch.addmm(self.xs[layer], self.z[:, layer], self.wrT[layer], out=self.xs[layer + 1])
         self.queue.index_copy_(0, rows, self.xs)

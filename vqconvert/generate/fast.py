@@ -7,8 +7,8 @@ as vqconvert/_wavenet_gen.so; or into ~/.cache/vqconvert when that is not writab
 or stale library (other source, compiler flags or CPU) is rebuilt once; if that fails, generation falls
 back to the torch backend with one warning on stderr.
 
-Environment: VQCONVERT_GEN_THREADS (auto, 1 or 2; default auto), VQCONVERT_GEN_WEIGHTS (fp16 | fp32; default fp16),
-CC (compiler, default gcc).
+Environment: VQCONVERT_GEN_THREADS (auto, 1 or 2; default auto), VQCONVERT_GEN_WEIGHTS (fp16 | fp32;
+default fp16), CC (compiler, default gcc).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -180,9 +181,12 @@ def supported(w: Weights) -> bool:
         d > 0 and d & (d - 1) == 0 for d in w.dil)
 
 
+_MODEL_PTRS = ("dil", "embed", "wd", "wr", "ws", "br", "bs", "wh1", "bh1", "wh2", "bh2")
+
+
 class _Model(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int) for n in ("L", "R", "G", "S", "H", "Q", "fp16")] + [
-        (n, ctypes.c_void_p) for n in ("dil", "embed", "wd", "wr", "ws", "br", "bs", "wh1", "bh1", "wh2", "bh2")]
+        (n, ctypes.c_void_p) for n in _MODEL_PTRS]
 
 
 class _Job(ctypes.Structure):
@@ -230,31 +234,48 @@ def default_threads() -> int:
 
 
 class ThreadChoice:
-    """Automatic thread count.  Two threads split every layer across two cores (bitwise the same result
-    as one).  That pays only with enough work per step and a second core that is free: the kernel
-    watches how long it waits for its partner and finishes a chunk alone when that exceeds 40% of the
-    time; then one thread is used for a while (doubling after each failure) before two are tried again."""
+    """Automatic thread count, by measurement.  Two threads split every layer across two cores (bitwise
+    the same result as one); that pays only with enough work per step and a second core that is free,
+    which on a shared machine changes by the second.  So: time every kernel call per sample and stream,
+    keep a running cost for one and for two threads, use the cheaper, and now and then (every 8th call,
+    less often each time the other choice loses) try the other for a short call.  Inside a call the
+    kernel itself drops to one thread when it spends over 40% of its time waiting for the second (that
+    call then counts as a loss for two threads)."""
 
     MIN_MACS = 250_000  # per step, all streams: below this the barriers cost more than they save
+    PROBE = 256  # samples of a trial call
 
     def __init__(self) -> None:
-        self.solo_until = 0  # samples (per stream) run alone before the next try with two threads
-        self.backoff = 4096
-        self.done = 0
+        self.cost: dict[int, float | None] = {1: None, 2: None}
+        self.every = 8
+        self.count = 0
+        self.exploring = False
 
-    def pick(self, macs_per_step: int) -> int:
-        if macs_per_step < self.MIN_MACS or self.done < self.solo_until:
-            return 1
-        return 2
+    def pick(self, macs_per_step: int) -> tuple[int, bool]:
+        """-> (threads, probe): a probe is a short call (PROBE samples) that tries the other choice."""
+        if macs_per_step < self.MIN_MACS:
+            return 1, False
+        for k in (2, 1):
+            if self.cost[k] is None:
+                self.exploring = False
+                return k, True
+        best = 1 if self.cost[1] <= self.cost[2] else 2
+        self.count += 1
+        self.exploring = self.count % self.every == 0
+        return (3 - best, True) if self.exploring else (best, False)
 
-    def report(self, threads: int, n: int, solo_step: int) -> None:
-        self.done += n
-        if threads == 2:
-            if solo_step >= 0:
-                self.solo_until = self.done + self.backoff
-                self.backoff = min(self.backoff * 2, 1 << 20)
-            else:
-                self.backoff = 4096
+    def report(self, threads: int, seconds: float, work: int, solo_step: int) -> None:
+        """work: samples x streams of the call; solo_step >= 0: a 2-thread call that went solo."""
+        per = seconds / max(work, 1)
+        if threads == 2 and solo_step >= 0:
+            per *= 2.0  # the pair was losing to the other processes: count it as a clear loss
+        old = self.cost[threads]
+        self.cost[threads] = per if old is None else 0.7 * old + 0.3 * per
+        if self.exploring:
+            other = self.cost[3 - threads]
+            lost = other is not None and per > other
+            self.every = min(self.every * 2, 256) if lost else 8
+            self.exploring = False
 
 
 def default_fp16(lib) -> bool:
@@ -271,6 +292,7 @@ class CEngine:
         self.inv_temp, self.greedy = inv_temp, greedy
         self.threads = default_threads() if threads is None else threads
         self.choice = ThreadChoice()
+        self.threads_used: dict[int, int] = {}  # samples run with 1 / 2 threads
         self.fp16 = default_fp16(lib) if fp16 is None else fp16
         wt = np.float16 if self.fp16 else np.float32
 
@@ -284,11 +306,10 @@ class CEngine:
             dil=np.asarray(w.dil, dtype=np.int32), embed=np.ascontiguousarray(w.embed.numpy()),
             wd=mat(wd), wr=mat(w.wr) if w.L > 1 else np.zeros(8, np.float32), ws=mat(w.ws),
             br=np.ascontiguousarray(w.br.numpy()) if w.L > 1 else np.zeros(8, np.float32),
-            bs=np.ascontiguousarray(w.bs.sum(0).numpy()), wh1=mat(w.wh1), bh1=np.ascontiguousarray(w.bh1.numpy()),
-            wh2=mat(w.wh2), bh2=np.ascontiguousarray(w.bh2.numpy()))
+            bs=np.ascontiguousarray(w.bs.sum(0).numpy()), wh1=mat(w.wh1),
+            bh1=np.ascontiguousarray(w.bh1.numpy()), wh2=mat(w.wh2), bh2=np.ascontiguousarray(w.bh2.numpy()))
         k = self._keep
-        self.model = _Model(w.L, w.R, w.G, w.S, w.H, w.Q, int(self.fp16), *(
-            _ptr(k[n]) for n in ("dil", "embed", "wd", "wr", "ws", "br", "bs", "wh1", "bh1", "wh2", "bh2")))
+        self.model = _Model(w.L, w.R, w.G, w.S, w.H, w.Q, int(self.fp16), *(_ptr(k[n]) for n in _MODEL_PTRS))
         B = n_streams
         self.qstride = int(sum(w.dil)) * w.R
         self.queues = np.zeros((B, self.qstride), dtype=np.float32)
@@ -307,27 +328,33 @@ class CEngine:
         ids32 = np.ascontiguousarray(ids, dtype=np.int32)
         out = np.zeros((nb, n), dtype=np.int32)
         lg_out = np.zeros((nb, n, Q), dtype=np.float32) if want_logits else None
+        macs = self.w.macs_per_sample() * nb
         for a, b, cond, base, div, rows in self.cache.segments(ids, t0, n):
-            m = b - a
-            seg = slice(a - t0, b - t0)
             c = cond.numpy()
-            o = np.zeros((nb, m), dtype=np.int32)
-            u = None if unif is None or self.greedy else np.ascontiguousarray(unif[:, seg], dtype=np.float64)
-            f = None if forced is None else np.ascontiguousarray(forced[:, seg], dtype=np.int32)
-            lg = np.zeros((nb, m, Q), dtype=np.float32) if want_logits else None
             rows = np.ascontiguousarray(rows, dtype=np.int32)
-            threads = self.threads or self.choice.pick(self.w.macs_per_sample() * nb)
-            job = _Job(nb, m, threads, int(self.greedy), self.inv_temp, _ptr(ids32), _ptr(self.queues),
-                       self.qstride, _ptr(self.prev), _ptr(self.tpos), _ptr(c), _ptr(rows),
-                       c.shape[1] * c.shape[2], c.shape[2], base, div, _ptr(u), _ptr(f), _ptr(lg), _ptr(o))
-            rc = self.lib.wg_run(ctypes.byref(self.model), ctypes.byref(job))
-            if rc != 0:
-                raise RuntimeError(f"C generator failed (code {rc})")
-            self.choice.report(threads, m, job.solo_step)
-            self.last_solo_step = job.solo_step
-            out[:, seg] = o
-            if lg_out is not None:
-                lg_out[:, seg] = lg
+            while a < b:
+                threads, probe = (self.threads, False) if self.threads else self.choice.pick(macs)
+                m = min(b - a, ThreadChoice.PROBE) if probe else b - a
+                seg = slice(a - t0, a - t0 + m)
+                o = np.zeros((nb, m), dtype=np.int32)
+                u = None if unif is None or self.greedy else np.ascontiguousarray(unif[:, seg], np.float64)
+                f = None if forced is None else np.ascontiguousarray(forced[:, seg], dtype=np.int32)
+                lg = np.zeros((nb, m, Q), dtype=np.float32) if want_logits else None
+                job = _Job(nb, m, threads, int(self.greedy), self.inv_temp, _ptr(ids32),
+                           _ptr(self.queues), self.qstride, _ptr(self.prev), _ptr(self.tpos), _ptr(c),
+                           _ptr(rows), c.shape[1] * c.shape[2], c.shape[2], base, div, _ptr(u), _ptr(f),
+                           _ptr(lg), _ptr(o))
+                t = time.perf_counter()
+                rc = self.lib.wg_run(ctypes.byref(self.model), ctypes.byref(job))
+                if rc != 0:
+                    raise RuntimeError(f"C generator failed (code {rc})")
+                if not self.threads:
+                    self.choice.report(threads, time.perf_counter() - t, m * nb, job.solo_step)
+                self.threads_used[threads] = self.threads_used.get(threads, 0) + m
+                out[:, seg] = o
+                if lg_out is not None:
+                    lg_out[:, seg] = lg
+                a += m
         return out, lg_out
 
 
