@@ -8,7 +8,7 @@ SYNTH_PKGS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvo
 SYNTH_N    ?= 300
 SYNTH_JOBS ?= 2
 
-.PHONY: install synth-deps corpus test lint demo bench clean
+.PHONY: install synth-deps eval-deps corpus test lint demo bench clean
 
 GEN_SO := vqconvert/_wavenet_gen.so
 
@@ -35,10 +35,17 @@ synth-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "missing Debian packages:$$missing (run: sudo apt-get update && sudo apt-get install$$missing)" >&2; fi
 
+# Judges for `vqconvert evaluate` (resemblyzer, pocketsphinx, jiwer, pystoi, pesq; all offline).
+EVAL_STAMP := $(VENV)/.eval-stamp
+eval-deps: $(EVAL_STAMP)
+$(EVAL_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[eval]'
+	touch $(EVAL_STAMP)
+
 corpus: install synth-deps
 	$(BIN)/vqconvert corpus synth corpus/synth --utterances $(SYNTH_N) --jobs $(SYNTH_JOBS)
 
-test: install synth-deps
+test: install synth-deps eval-deps
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -78,7 +78,10 @@ def test_version_and_help_subprocess():
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("command", ["encode", "decode", "transfer", "speakers", "info", "train"])
+COMMANDS = ["encode", "decode", "transfer", "speakers", "info", "train", "evaluate", "export", "corpus"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_command_help(command):
     result = cli(command, "-h")
     assert result.exit_code == 0 and "Usage" in result.stdout

@@ -38,7 +38,7 @@ def _acc(a: dict | None) -> tuple[str, str, str]:
     """(accuracy 'x% (c/n)', chance, noise answers) of an accuracy dict."""
     if not a:
         return "-", "-", "-"
-    noise = ", ".join(f"{k}->{v}" for k, v in (a.get("noise_answer") or {}).items())
+    noise = " / ".join(str(v) for v in (a.get("noise_answer") or {}).values())  # white / pink
     return f"{_pct(a['accuracy'])} ({a['correct']}/{a['n']})", _pct(a["chance"]), noise or "-"
 
 
@@ -73,7 +73,7 @@ def render(result: dict):
     )
     t.add_row("PESQ-WB", _f(rec["pesq_wb"]), str(rec["pesq_n"]), "1..4.6")
     acc, chance, noise = _acc(rec["speaker_id"])
-    t.add_row("speaker ID = source", acc, "", f"chance {chance}; noise picks {noise}")
+    t.add_row("speaker ID = source", acc, "", f"chance {chance}; noise (white / pink) picks {noise}")
     t.add_row(
         "similarity to source", _f(rec["similarity_to_source"], "{:.3f}"), "", "cosine to the source centroid"
     )
@@ -103,12 +103,12 @@ def render(result: dict):
         "n",
         "speaker ID = target",
         "chance",
-        "noise picks",
+        "noise picks (white / pink)",
         "ID = source",
         "sim target",
         "sim source",
     ):
-        t.add_column(c, justify="left" if c in ("target", "noise picks") else "right")
+        t.add_column(c, justify="left" if c in ("target", "noise picks (white / pink)") else "right")
     rows = [(k, v) for k, v in tr["by_target"].items()] + [("all", tr)]
     for name, v in rows:
         acc, chance, noise = _acc(v["speaker_id"])
@@ -127,7 +127,8 @@ def render(result: dict):
     if sp.get("real_accuracy"):
         acc, chance, noise = _acc(sp["real_accuracy"])
         out.append(
-            f"speaker judge on the real inputs (its ceiling): {acc}, chance {chance}, noise picks {noise}"
+            f"speaker judge on the real inputs (its ceiling): {acc}, chance {chance}, "
+            f"noise (white / pink) picks {noise}"
         )
 
     it = result["intelligibility"]
@@ -267,7 +268,7 @@ def evaluate_cmd(
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (warnings still print).")] = False,
 ) -> None:
-    """Evaluate a model on held-out utterances: reconstruction, codebook use, voice transfer, WER.
+    r"""Evaluate a model on held-out utterances: reconstruction, codebook use, voice transfer, WER.
 
     Reconstruction: teacher-forced NLL (bits/sample), and STOI, PESQ-WB and DTW mel-cepstral distortion
     of audio decoded in the source voice. Codebook: codes used of K, perplexity, bitrate (nominal and
@@ -277,7 +278,7 @@ def evaluate_cmd(
     speakers it picks for white and pink noise. Intelligibility: pocketsphinx WER of source,
     reconstructed and converted audio against the transcripts, per voice.
 
-    The judges come with the eval extra: pip install 'vqconvert[eval]'. A missing one is skipped with a
+    The judges come with the eval extra: pip install 'vqconvert\[eval]'. A missing one is skipped with a
     note (--require-all: an error). The table (or --json) goes to stdout, progress to stderr. Generation
     is slow on CPU: keep --limit and --max-seconds small.
     """
@@ -333,7 +334,7 @@ def evaluate_cmd(
         return
     from rich.console import Console
 
-    out = Console(file=sys.stdout, highlight=False, width=max(120, Console(file=sys.stdout).width))
+    out = Console(file=sys.stdout, highlight=False, width=max(150, Console(file=sys.stdout).width))
     for r in render(result):
         out.print(r)
 

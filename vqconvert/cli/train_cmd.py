@@ -90,7 +90,6 @@ def train(
     ] = False,
 ) -> None:
     """Train a VQ-VAE on one or more corpora; resumable (--resume) and safe to stop with Ctrl-C."""
-    import torch
 
     from vqconvert.train import Trainer
 

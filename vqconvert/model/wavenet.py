@@ -77,7 +77,7 @@ class WaveNet(nn.Module):
         x = self.embed(prev)
         t = x.shape[1]
         skip = 0
-        for i, (d, conv) in enumerate(zip(self.dilations, self.dilated)):
+        for i, (d, conv) in enumerate(zip(self.dilations, self.dilated, strict=True)):
             w = conv.weight  # (Gt, R, 2): tap 0 sees x(t - d), tap 1 sees x(t)
             past = F.pad(x, (0, 0, d, 0))[:, :t]
             h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1)) + conds[i]
