@@ -52,7 +52,8 @@ lint: install
 	$(BIN)/ruff check vqconvert tests bench
 
 demo: install
-	$(BIN)/vqconvert transfer data/samples/demo.wav --speaker flite-slt --speaker espeak-en-us --out-dir out/demo --force
+	$(BIN)/vqconvert transfer data/samples/demo.wav --speaker flite-slt --speaker espeak-en-us-m3 --out-dir out/demo --force
+	@echo "converted data/samples/demo.wav (voice flite-awb) to two other voices:"; ls -1 out/demo/*.wav | sed 's/^/  /'
 
 bench: install
 	$(BIN)/python bench/generate.py

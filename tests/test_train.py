@@ -101,6 +101,7 @@ def test_validation_reports_bits_perplexity_and_codes(tmp_path, corpus):
     rows = [json.loads(x) for x in (Path(cfg.run_dir) / "log.jsonl").read_text().splitlines()]
     val = [r for r in rows if "val_bits" in r]
     assert val and 0 < val[0]["val_bits"] <= 8.5 and val[0]["val_codes_used"] >= 1
+    assert 0 < val[0]["val_marginal_bits"] <= 8.0
 
 
 def _train_cmd(cfg: TrainConfig) -> list[str]:

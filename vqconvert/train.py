@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vqconvert.audio import mu_law_encode
 from vqconvert.checkpoint import LATEST, build_model, load_checkpoint, save_checkpoint
 from vqconvert.config import TrainConfig, preset
 from vqconvert.data.cache import AudioCache, load_or_build_cache
@@ -184,6 +185,7 @@ class Trainer:
                         replace=False)
         val_set = CropDataset(self.cache, list(ix), self.crop, self.spk_index, seed=999)
         nll, n, counts = 0.0, 0, torch.zeros(self.model.cfg.codebook_size)
+        hist = torch.zeros(self.model.cfg.mu_classes)  # mu-law marginal: the unconditional baseline
         for start in range(0, len(ix), self.cfg.batch_size):
             items = [val_set[j] for j in range(start, min(len(ix), start + self.cfg.batch_size))]
             audio = torch.stack([a for a, _ in items]).to(self.device)
@@ -191,15 +193,19 @@ class Trainer:
             with autocast_for(self.cfg, self.device):
                 codes = self.model.encode(audio)
                 logits = self.model.decode_logits(codes, spk, audio)
-            from vqconvert.audio import mu_law_encode
 
-            nll += float(torch.nn.functional.cross_entropy(logits.float(), mu_law_encode(audio))) * len(items)
+            target = mu_law_encode(audio, self.model.cfg.mu_classes)
+            nll += float(torch.nn.functional.cross_entropy(logits.float(), target)) * len(items)
+            hist += torch.bincount(target.flatten().cpu(), minlength=hist.numel()).float()
             n += len(items)
             counts += torch.bincount(codes.flatten().cpu(), minlength=counts.numel()).float()
         self.model.train()
         p = counts / counts.sum()
         ppl = float(torch.exp(-(p * torch.log(p + 1e-10)).sum()))
-        return {"val_bits": nll / n / math.log(2), "val_perplexity": ppl, "val_codes_used": int((counts > 0).sum())}
+        q = hist / hist.sum()
+        marginal = float(-(q * torch.log2(q + 1e-12)).sum())
+        return {"val_bits": nll / n / math.log(2), "val_marginal_bits": marginal, "val_perplexity": ppl,
+                "val_codes_used": int((counts > 0).sum())}
 
     def _log_row(self, row: dict) -> None:
         if self.dist.main:
