@@ -233,6 +233,15 @@ def _run(args: list) -> object:
     return result
 
 
+def _evaluate_all(checkpoint: Path, *args, limit: int = 1) -> object:
+    """`vqconvert evaluate -m CHECKPOINT ARGS` over every utterance (--split all): `limit` of them, each
+    cut to 0.25 s, on the CPU."""
+    return _run(
+        ["evaluate", "-m", checkpoint, *args, "--split", "all", "--limit", limit, "--max-seconds", "0.25",
+         "--device", "cpu"]
+    )
+
+
 def _have_all_judges() -> bool:
     from vqconvert.judges import MissingJudge, import_judge
 
@@ -247,27 +256,7 @@ def _have_all_judges() -> bool:
 def test_evaluate_command_json_has_every_key(tiny_checkpoint, tmp_path):
     corpus = _eval_corpus(tiny_checkpoint, tmp_path)
     out = tmp_path / "out"
-    r = _run(
-        [
-            "evaluate",
-            "-m",
-            tiny_checkpoint,
-            corpus,
-            "--split",
-            "all",
-            "--limit",
-            "2",
-            "--max-seconds",
-            "0.25",
-            "--json",
-            "--out-dir",
-            out,
-            "--seed",
-            "1",
-            "--device",
-            "cpu",
-        ]
-    )
+    r = _evaluate_all(tiny_checkpoint, corpus, "--json", "--out-dir", out, "--seed", "1", limit=2)
     assert r.exit_code == 0, r.stderr
     res = json.loads(r.stdout)
     assert set(ev.RESULT_KEYS) <= set(res)
@@ -339,26 +328,7 @@ def test_evaluate_table_and_empty_val_split(tiny_checkpoint, tmp_path):
     assert r.exit_code == 1
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "validation split" in lines[0] and "--split all" in lines[0]
-    r = _run(
-        [
-            "evaluate",
-            "-m",
-            tiny_checkpoint,
-            "--split",
-            "all",
-            "--limit",
-            "1",
-            "--max-seconds",
-            "0.25",
-            "--skip",
-            "speaker,asr",
-            "--skip",
-            "pesq",
-            "--device",
-            "cpu",
-            "-q",
-        ]
-    )  # DATA from train_config
+    r = _evaluate_all(tiny_checkpoint, "--skip", "speaker,asr", "--skip", "pesq", "-q")  # DATA from train_config
     assert r.exit_code == 0, r.stderr
     for title in ("Reconstruction", "Codebook", "Voice transfer", "Intelligibility"):
         assert title in r.stdout
@@ -370,23 +340,7 @@ def test_missing_extra_is_one_line(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "resemblyzer", None)  # `import resemblyzer` now fails
     monkeypatch.setitem(sys.modules, "pocketsphinx", None)
     corpus = tiny_checkpoint.parent.parent / "corpus"
-    r = _run(
-        [
-            "evaluate",
-            "-m",
-            tiny_checkpoint,
-            corpus,
-            "--split",
-            "all",
-            "--limit",
-            "1",
-            "--max-seconds",
-            "0.25",
-            "--require-all",
-            "--device",
-            "cpu",
-        ]
-    )
+    r = _evaluate_all(tiny_checkpoint, corpus, "--require-all")
     assert r.exit_code == 1 and r.stdout == ""
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: missing eval packages")
@@ -396,25 +350,7 @@ def test_missing_extra_is_one_line(tiny_checkpoint, tmp_path, monkeypatch):
         and "pip install 'vqconvert[eval]'" in lines[0]
     )
 
-    r = _run(
-        [
-            "evaluate",
-            "-m",
-            tiny_checkpoint,
-            corpus,
-            "--split",
-            "all",
-            "--limit",
-            "1",
-            "--max-seconds",
-            "0.25",
-            "--json",
-            "--skip",
-            "pesq",
-            "--device",
-            "cpu",
-        ]
-    )
+    r = _evaluate_all(tiny_checkpoint, corpus, "--json", "--skip", "pesq")
     assert r.exit_code == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "missing eval packages" in ln]
     assert (

@@ -10,7 +10,6 @@ import io
 import os
 import struct
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -21,6 +20,7 @@ import soxr
 
 from vqconvert.config import MU_CLASSES, SAMPLE_RATE
 from vqconvert.errors import AudioError, OutputError
+from vqconvert.fileio import atomic_output, write_output, write_stdout
 
 if TYPE_CHECKING:
     import torch
@@ -216,50 +216,15 @@ def wav_bytes(audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> b
 def save_wav(
     path: str | Path, audio: np.ndarray, sample_rate: int, overwrite: bool = False, subtype: str = "PCM_16"
 ) -> None:
-    """Atomically write a WAV (temp file + fsync + rename); "-" writes to stdout.
+    """Atomically write a WAV (see vqconvert.fileio); "-" writes to stdout.
 
     Raises OutputError when `path` exists and `overwrite` is False, or when it cannot be written.
     """
     data = wav_bytes(audio, sample_rate, subtype)
     if str(path) == "-":
-        try:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        except (BrokenPipeError, OSError) as err:
-            raise OutputError(f"cannot write audio to stdout ({err})") from None
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: already exists; refusing to overwrite it")
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputError(f"{path}: directory {parent} does not exist")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if someone created `path` meanwhile
-            except FileExistsError:
-                raise OutputError(f"{path}: already exists; refusing to overwrite it") from None
-            except OSError:
-                os.replace(tmp, path)  # filesystems without hard links
-            else:
-                os.unlink(tmp)
-        tmp = None
-    except OSError as err:
-        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        write_stdout(data, "audio")
+    else:
+        write_output(path, data, overwrite=overwrite)
 
 
 class WavWriter:
@@ -354,22 +319,9 @@ def open_wav_writer(
         writer._sink.flush()
         return
     path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: already exists; refusing to overwrite it (use --force)")
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputError(f"{path}: directory {parent} does not exist")
-    tmp = None
-    try:
+    with atomic_output(path, overwrite=overwrite, hint=" (use --force)") as tmp:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-            os.close(fd)
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; a normal file follows the umask
-            sink = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=1, format="WAV", subtype="PCM_16")
+            sink = sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=1, format="WAV", subtype="PCM_16")
         except (OSError, sf.SoundFileError, RuntimeError) as err:
             raise OutputError(f"{path}: cannot write ({getattr(err, 'strerror', None) or err})") from None
         try:
@@ -378,26 +330,6 @@ def open_wav_writer(
             writer._finish()
         finally:
             sink.close()
-        try:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            if overwrite:
-                os.replace(tmp, path)
-            else:
-                try:
-                    os.link(tmp, path)  # fails when `path` appeared meanwhile
-                except FileExistsError:
-                    raise OutputError(f"{path}: already exists; refusing to overwrite it") from None
-                except OSError:
-                    os.replace(tmp, path)
-                else:
-                    os.unlink(tmp)
-            tmp = None
-        except OSError as err:
-            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def trim_silence(

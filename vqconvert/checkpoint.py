@@ -7,7 +7,6 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 
 from vqconvert.config import ModelConfig
 from vqconvert.errors import CheckpointError
+from vqconvert.fileio import atomic_path
 from vqconvert.model import VQVAE
 
 FORMAT = "vqconvert-checkpoint"
@@ -52,27 +52,11 @@ def fingerprint(model: VQVAE) -> str:
 
 
 def atomic_torch_save(obj: dict, path: Path) -> None:
-    """torch.save to a temp file in the same directory, fsync, then rename over `path`."""
+    """torch.save to a temp file in the same directory, fsync, then rename over `path` (vqconvert.fileio)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_path(path, overwrite=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_checkpoint(path: str | Path, model: VQVAE, speakers: list[str], *, step: int = 0,

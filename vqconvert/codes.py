@@ -25,10 +25,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import struct
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -36,7 +34,8 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from vqconvert import __version__
-from vqconvert.errors import CodesError, OutputError
+from vqconvert.errors import CodesError
+from vqconvert.fileio import write_output, write_stdout
 
 if TYPE_CHECKING:
     import torch
@@ -211,20 +210,15 @@ class CodesFile:
     # -- files -------------------------------------------------------------------------------------
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
-        """Write atomically (temp file + fsync + rename); "-" writes to stdout.
+        """Write atomically (see vqconvert.fileio); "-" writes to stdout.
 
         OutputError when `path` exists and `overwrite` is False, or it cannot be written.
         """
         data = self.to_bytes()
         if str(path) == "-":
-            try:
-                sys.stdout.flush()
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-            except (BrokenPipeError, OSError) as err:
-                raise OutputError(f"cannot write codes to stdout ({err})") from None
-            return
-        _atomic_write(Path(path), data, overwrite)
+            write_stdout(data, "codes")
+        else:
+            write_output(path, data, overwrite=overwrite, hint=" (use --force)")
 
     @classmethod
     def load(cls, path: str | Path) -> CodesFile:
@@ -296,44 +290,3 @@ def _check_header(head: dict, name: str) -> dict:
         "source": opt_str("source"),
         "created_by": opt_str("created_by") or "unknown",
     }
-
-
-def _file_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic_write(path: Path, data: bytes, overwrite: bool) -> None:
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: already exists; refusing to overwrite it (use --force)")
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputError(f"{path}: directory {parent} does not exist")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a normal file follows the umask
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails when `path` appeared meanwhile
-            except FileExistsError:
-                raise OutputError(f"{path}: already exists; refusing to overwrite it (use --force)") from None
-            except OSError:
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-        tmp = None
-    except OSError as err:
-        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)

@@ -1,14 +1,26 @@
-"""Helpers shared by the subcommands: stderr console, one-line failures, device choice."""
+"""Helpers shared by the subcommands: stderr console, one-line failures, device choice, common options."""
 
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
+import typer
 from rich.console import Console
 
 # Everything for people goes to stderr so stdout stays clean for data (`-o -`).
 console = Console(stderr=True, highlight=False)
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Checkpoint file or run directory. Default: $VQCONVERT_MODEL, else the "
+        "shipped models/vqconvert-synth-small.pt.",
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

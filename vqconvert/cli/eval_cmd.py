@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from vqconvert.cli import app
-from vqconvert.cli.common import console, fail, resolve_device
+from vqconvert.cli.common import DeviceOpt, ModelOpt, console, fail, resolve_device
 from vqconvert.errors import VQConvertError
 
 
@@ -179,14 +179,7 @@ def evaluate_cmd(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Checkpoint file or run directory. Default: $VQCONVERT_MODEL, else the shipped model.",
-        ),
-    ] = None,
+    model: ModelOpt = None,
     split: Annotated[
         str,
         typer.Option(
@@ -257,7 +250,7 @@ def evaluate_cmd(
         typer.Option("--require-all", help="Fail when a judge's package is missing instead of skipping it."),
     ] = False,
     mic: Annotated[str, typer.Option("--mic", help="VCTK 0.92 microphone.")] = "mic1",
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: DeviceOpt = "auto",
     threads: Annotated[
         int,
         typer.Option(

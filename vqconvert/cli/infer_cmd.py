@@ -20,7 +20,7 @@ import glob
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -31,7 +31,7 @@ import typer
 
 from vqconvert.audio import AUDIO_EXTENSIONS
 from vqconvert.cli import app
-from vqconvert.cli.common import console, fail, resolve_device
+from vqconvert.cli.common import DeviceOpt, ModelOpt, console, fail, resolve_device
 from vqconvert.codes import EXTENSION as CODES_EXT
 from vqconvert.errors import CheckpointError, OutputError, VQConvertError
 
@@ -69,16 +69,6 @@ FromListOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        help="Checkpoint file or run directory. Default: $VQCONVERT_MODEL, else the "
-        "shipped models/vqconvert-synth-small.pt.",
-    ),
-]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar or summary (errors still print).")
 ]
@@ -437,6 +427,11 @@ def _display(src: str) -> str:
     return "<stdin>" if src == STDIN else src
 
 
+def _chunk_frames(loaded: LoadedModel, chunk_seconds: float) -> int:
+    """--chunk-seconds in code frames (at least one)."""
+    return max(1, round(chunk_seconds * loaded.config.sample_rate / loaded.config.hop))
+
+
 # -- encode -------------------------------------------------------------------------------------------
 
 
@@ -486,7 +481,7 @@ def encode(
         check_usage(ins, output, out_dir)
         loaded = load_cli_model(model, device)
         root = common_root(ins.roots)
-        chunk_frames = max(1, round(chunk_seconds * loaded.config.sample_rate / loaded.config.hop))
+        chunk_frames = _chunk_frames(loaded, chunk_seconds)
         planner = Planner(force)
         with Report(len(ins.files) + len(ins.problems), "encode", quiet) as report:
             for src, why in ins.problems:
@@ -620,6 +615,39 @@ def _gen_options(
     }
 
 
+def _decode_files(
+    loaded: LoadedModel,
+    ins: Inputs,
+    verb: str,
+    quiet: bool,
+    jobs_for: Callable[[str, str, Report], list[tuple]],
+    *,
+    batch_size: int,
+    force: bool,
+    **gen,
+) -> None:
+    """decode and transfer: `jobs_for(src, name, report)` plans one input's outputs as (codes, speaker,
+    output, samples) tuples, or raises to fail that file alone; the jobs run `batch_size` at a time."""
+    from vqconvert.inference import DecodeJob
+
+    with Report(len(ins.files) + len(ins.problems), verb, quiet) as report:
+        dec = _Decoder(loaded, report, batch_size=batch_size, force=force, **gen)
+        for src, why in ins.problems:
+            report.done(src, why)
+        for key, src in enumerate(ins.files):
+            name = _display(src)
+            dec.add_file(key, name)
+            try:
+                for codes, spk, dst, samples in jobs_for(src, name, report):
+                    dec.add(DecodeJob(codes, spk, dst, samples, key))
+            except Exception as err:  # noqa: BLE001 - one failed file must not stop the others
+                dec.fail_file(key, err)
+            else:
+                dec.file_ready(key)
+        dec.flush()
+    report.finish()
+
+
 @app.command("decode", epilog=CONVENTIONS)
 def decode(
     inputs: InputsArg = None,
@@ -654,7 +682,6 @@ def decode(
     together.
     """
     from vqconvert.codes import CodesFile
-    from vqconvert.inference import DecodeJob
 
     with _usage_errors():
         ins = collect_inputs(inputs or [], from_list, (CODES_EXT,), "codes (.vqc)")
@@ -664,43 +691,30 @@ def decode(
         fixed = speaker_index(loaded, speaker) if speaker is not None else None
         root = common_root(ins.roots)
         planner = Planner(force)
-        with Report(len(ins.files) + len(ins.problems), "decode", quiet) as report:
-            dec = _Decoder(
-                loaded,
-                report,
-                batch_size=batch_size,
-                force=force,
-                **_gen_options(temperature, greedy, seed, backend, sample_rate),
-            )
-            for src, why in ins.problems:
-                report.done(src, why)
-            for key, src in enumerate(ins.files):
-                name = _display(src)
-                dec.add_file(key, name)
-                try:
-                    dst = output_path(src, ".wav", output, out_dir, root)
-                    planner.check(src, dst)
-                    codes = CodesFile.load(src)
-                    codes.check_compatible(loaded)
-                    spk = fixed
-                    if spk is None:
-                        if codes.speaker is None:
-                            raise VQConvertError("the codes record no source speaker; pass --speaker NAME")
-                        if codes.speaker not in loaded.speakers:
-                            raise VQConvertError(
-                                f"the codes' source speaker {codes.speaker!r} is not one of this "
-                                f"model's speakers; pass --speaker NAME"
-                            )
-                        spk = loaded.speakers.index(codes.speaker)
-                    if codes.frames == 0:
-                        raise VQConvertError("the codes file holds no frames")
-                    dec.add(DecodeJob(codes.tensor(), spk, dst, codes.samples, key))
-                except Exception as err:  # noqa: BLE001 - one failed file must not stop the others
-                    dec.fail_file(key, err)
-                else:
-                    dec.file_ready(key)
-            dec.flush()
-        report.finish()
+
+        def jobs_for(src: str, name: str, report: Report) -> list[tuple]:
+            dst = output_path(src, ".wav", output, out_dir, root)
+            planner.check(src, dst)
+            codes = CodesFile.load(src)
+            codes.check_compatible(loaded)
+            spk = fixed
+            if spk is None:
+                if codes.speaker is None:
+                    raise VQConvertError("the codes record no source speaker; pass --speaker NAME")
+                if codes.speaker not in loaded.speakers:
+                    raise VQConvertError(
+                        f"the codes' source speaker {codes.speaker!r} is not one of this "
+                        f"model's speakers; pass --speaker NAME"
+                    )
+                spk = loaded.speakers.index(codes.speaker)
+            if codes.frames == 0:
+                raise VQConvertError("the codes file holds no frames")
+            return [(codes.tensor(), spk, dst, codes.samples)]
+
+        _decode_files(
+            loaded, ins, "decode", quiet, jobs_for, batch_size=batch_size, force=force,
+            **_gen_options(temperature, greedy, seed, backend, sample_rate),
+        )
 
 
 @app.command("transfer", epilog=CONVENTIONS)
@@ -736,7 +750,7 @@ def transfer(
     speaker) or --out-dir. The output keeps the input's length, at 16 kHz or --sample-rate.
     """
     from vqconvert.audio import load_audio
-    from vqconvert.inference import DecodeJob, encode_audio
+    from vqconvert.inference import encode_audio
 
     if not speaker:
         fail("give at least one target voice with --speaker NAME (see `vqconvert speakers`)", 2)
@@ -746,38 +760,23 @@ def transfer(
         check_backend(backend)
         loaded = load_cli_model(model, device)
         targets = [(s, speaker_index(loaded, s)) for s in dict.fromkeys(speaker)]
-        cfg = loaded.config
-        chunk_frames = max(1, round(chunk_seconds * cfg.sample_rate / cfg.hop))
+        chunk_frames = _chunk_frames(loaded, chunk_seconds)
         root = common_root(ins.roots)
         planner = Planner(force)
-        with Report(len(ins.files) + len(ins.problems), "transfer", quiet) as report:
-            dec = _Decoder(
-                loaded,
-                report,
-                batch_size=batch_size,
-                force=force,
-                **_gen_options(temperature, greedy, seed, backend, sample_rate),
-            )
-            for src, why in ins.problems:
-                report.done(src, why)
-            for key, src in enumerate(ins.files):
-                name = _display(src)
-                dec.add_file(key, name)
-                try:
-                    planned = []
-                    for spk_name, spk in targets:
-                        label = loaded.speakers[spk] if spk_name.isdigit() else spk_name
-                        dst = output_path(src, f".{safe_name(label)}.wav", output, out_dir, root)
-                        planner.check(src, dst)
-                        planned.append((spk, dst))
-                    report.current(name)
-                    audio = load_audio(src, cfg.sample_rate)
-                    codes = encode_audio(loaded.model, audio, chunk_frames=chunk_frames)
-                    for spk, dst in planned:
-                        dec.add(DecodeJob(codes, spk, dst, int(audio.shape[0]), key))
-                except Exception as err:  # noqa: BLE001 - one failed file must not stop the others
-                    dec.fail_file(key, err)
-                else:
-                    dec.file_ready(key)
-            dec.flush()
-        report.finish()
+
+        def jobs_for(src: str, name: str, report: Report) -> list[tuple]:
+            planned = []
+            for spk_name, spk in targets:
+                label = loaded.speakers[spk] if spk_name.isdigit() else spk_name
+                dst = output_path(src, f".{safe_name(label)}.wav", output, out_dir, root)
+                planner.check(src, dst)
+                planned.append((spk, dst))
+            report.current(name)
+            audio = load_audio(src, loaded.config.sample_rate)
+            codes = encode_audio(loaded.model, audio, chunk_frames=chunk_frames)
+            return [(codes, spk, dst, int(audio.shape[0])) for spk, dst in planned]
+
+        _decode_files(
+            loaded, ins, "transfer", quiet, jobs_for, batch_size=batch_size, force=force,
+            **_gen_options(temperature, greedy, seed, backend, sample_rate),
+        )

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from vqconvert.cli import app
-from vqconvert.cli.common import fail
+from vqconvert.cli.common import ModelOpt, fail
 from vqconvert.errors import VQConvertError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -28,14 +28,7 @@ def _print_json(obj) -> None:
 
 @app.command("speakers")
 def speakers(
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Checkpoint file or run directory. Default: $VQCONVERT_MODEL, else the shipped model.",
-        ),
-    ] = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the voices a model can speak in: index and name (both work as --speaker)."""

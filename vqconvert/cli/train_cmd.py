@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from vqconvert.cli import app
-from vqconvert.cli.common import fail
+from vqconvert.cli.common import DeviceOpt, fail
 from vqconvert.config import PRESETS, TrainConfig
 from vqconvert.errors import VQConvertError
 
@@ -50,7 +50,7 @@ def train(
         int, typer.Option("--warmup-steps", min=0, help="Linear warmup steps.")
     ] = D.warmup_steps,
     seed: Annotated[int, typer.Option("--seed", help="Initialisation and crop seed.")] = D.seed,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = D.device,
+    device: DeviceOpt = D.device,
     amp: Annotated[str, typer.Option("--amp", help="auto (bf16 on CUDA, off on CPU), bf16 or off.")] = D.amp,
     compile: Annotated[
         bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
