@@ -292,8 +292,8 @@ def test_bad_input(build, expected, tmp_path, tiny_checkpoint):
     result = runner.invoke(app, argv)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 1, (result.stdout, result.stderr)
-    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr  # one line, nothing else
     assert expected in lines[0], lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert _snapshot(tmp_path) == before  # nothing new, nothing changed, no temp files

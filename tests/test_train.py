@@ -154,3 +154,20 @@ def test_tiny_model_learns_on_toy_corpus(tmp_path, corpus):
     rows = [json.loads(x) for x in (Path(cfg.run_dir) / "log.jsonl").read_text().splitlines()]
     bits = [r["bits"] for r in rows if "bits" in r]
     assert np.mean(bits[-10:]) < np.mean(bits[:5]) - 1.0  # at least one bit per sample better
+
+
+def test_ctrl_c_finishes_the_step_saves_and_exits_cleanly(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, steps=100000, checkpoint_every=1000)
+    latest = Path(cfg.run_dir) / "latest.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_train_cmd(cfg), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = Path(cfg.run_dir) / "log.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "interrupted: saved step" in out + err
+    step = load_checkpoint(latest)["step"]
+    assert step >= 3 and f"saved step {step}" in out + err

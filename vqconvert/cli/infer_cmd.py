@@ -372,7 +372,8 @@ class Report:
 
     def finish(self) -> None:
         self.progress.stop()
-        if not self.quiet:
+        # A single failed file already had its one error line; the summary is for batches and successes.
+        if not self.quiet and not (self.total == 1 and self.failed):
             noun = "file" if self.total == 1 else "files"
             print(f"{self.total} {noun}: {self.ok} ok, {self.failed} failed", file=sys.stderr, flush=True)
         if self.failed:
