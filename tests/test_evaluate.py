@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from vqconvert import evaluate as ev
+from vqconvert import evaluation as ev
 from vqconvert.cli import app
 from vqconvert.data.corpus import Utterance
 

@@ -168,7 +168,7 @@ def test_cli_synth_and_voices(tmp_path: Path, fortune_dir: Path, monkeypatch: py
     except ImportError as err:  # the other subcommand modules are not all there yet
         pytest.skip(f"CLI not importable yet: {err}")
     voices = _two_voices()[:1]
-    monkeypatch.setattr(synth, "FORTUNE_DIR", fortune_dir)
+    monkeypatch.setattr(synth.texts, "FORTUNE_DIR", fortune_dir)
     runner = CliRunner()
     res = runner.invoke(app, ["corpus", "synth", str(tmp_path / "c"), "-n", "1", "--voice", voices[0], "-q"])
     assert res.exit_code == 0, res.output
@@ -190,7 +190,7 @@ def test_engine_failure_is_a_data_error(
     def broken(voice, texts, paths):
         raise DataError(f"{voice.engine} voice {voice.spec} failed (exit 1): boom")
 
-    monkeypatch.setattr(synth, "render_raw", broken)
+    monkeypatch.setattr(synth.render, "render_raw", broken)
     with pytest.raises(DataError, match="boom"):
         synth.build_synth_corpus(
             tmp_path, utterances_per_voice=2, voices=voices, progress=False, fortune_dir=fortune_dir

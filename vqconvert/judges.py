@@ -161,7 +161,7 @@ def mel_spectrogram(wav: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
     """resemblyzer's `wav_to_mel_spectrogram` in numpy: power mel spectrogram (not log), 25 ms periodic
     Hann windows every 10 ms, centred with zero padding, 40 Slaney mel bands -> (frames, 40) float32
     (librosa >= 0.10's `melspectrogram` defaults, which resemblyzer calls)."""
-    from vqconvert.evaluate import mel_filterbank
+    from vqconvert.evaluation.metrics import mel_filterbank
 
     n_fft, hop, n_mels = sample_rate * 25 // 1000, sample_rate * 10 // 1000, 40
     x = np.pad(np.asarray(wav, np.float64).reshape(-1), (n_fft // 2, n_fft // 2))

@@ -17,7 +17,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def _load(model: str | None):
-    from vqconvert.cli.infer_cmd import load_cli_model
+    from vqconvert.cli.loading import load_cli_model
 
     return load_cli_model(model, "cpu")
 
