@@ -436,3 +436,27 @@ def test_subprocess_failure_exit_code(tiny_checkpoint, tmp_path):
     assert errs == [f"error: {bad}: not an audio file (format not recognised)"]
     assert (tmp_path / "good.spk-a.wav").exists() and not (tmp_path / "bad.spk-a.wav").exists()
     assert "2 files: 1 ok, 1 failed" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_mid_decode_leaves_no_partial_output(tiny_checkpoint, tmp_path):
+    import signal
+    import time
+
+    from vqconvert.checkpoint import load_model
+
+    loaded = load_model(tiny_checkpoint)
+    frames = 250 * 600  # ten minutes of codes: still decoding when the signal comes
+    idx = np.random.default_rng(0).integers(0, loaded.config.codebook_size, frames)
+    codes = tmp_path / "long.vqc"
+    CodesFile(idx, loaded.config.codebook_size, loaded.fingerprint, speaker="spk-a").save(codes)
+    proc = subprocess.Popen([*subprocess_cli(), "decode", str(codes), "-o", str(tmp_path / "long.wav")],
+                            env=sub_env(tiny_checkpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(".long.wav.*")):
+        time.sleep(0.05)  # the temp output exists: decoding is under way
+    assert list(tmp_path.glob(".long.wav.*")), "decoding never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.vqc"]  # no output, no temp file

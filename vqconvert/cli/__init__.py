@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -41,8 +42,14 @@ def _root(
 from vqconvert.cli import corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd  # noqa: E402,F401
 
 
+def _terminate(signum, frame) -> None:
+    # SIGTERM unwinds like an exception so that atomic writers remove their temp files.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point: expected failures become one line on stderr and exit code 1."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(standalone_mode=True)
     except VQConvertError as e:  # pragma: no cover - typer usually re-raises through SystemExit
