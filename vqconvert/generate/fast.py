@@ -255,7 +255,7 @@ class ThreadChoice:
         """-> (threads, probe): a probe is a short call (PROBE samples) that tries the other choice."""
         if macs_per_step < self.MIN_MACS:
             return 1, False
-        for k in (2, 1):
+        for k in (1, 2):  # one thread first: the first call also pays the cold start
             if self.cost[k] is None:
                 self.exploring = False
                 return k, True
