@@ -88,8 +88,9 @@ def encoder_speed(model: VQVAE, threads: int, seconds: float = 10.0) -> float:
     return seconds / best
 
 
-def bench_preset(name: str, q: int, quick: bool, have_c: bool, have_cuda: bool, peak1: float, peakn: float,
-                 cores: int) -> str | None:
+def bench_preset(
+    name: str, q: int, quick: bool, have_c: bool, have_cuda: bool, peak1: float, peakn: float, cores: int
+) -> str | None:
     """Print the rows of one preset; return its summary line."""
     torch.manual_seed(0)
     model = VQVAE(preset(name)).eval()
@@ -103,12 +104,17 @@ def bench_preset(name: str, q: int, quick: bool, have_c: bool, have_cuda: bool, 
         res[key] = sps
         rtf = SAMPLE_RATE * streams / sps
         gf = sps * flops / 1e9
-        print(f"{name:<6} {label:<42} {sps:>10.0f} {rtf:>8.3f} {cpu * SAMPLE_RATE * streams:>8.3f} "
-              f"{sps / SAMPLE_RATE:>7.3f} {gf:>7.2f} {100 * gf / peak1:>6.1f}%", flush=True)
+        print(
+            f"{name:<6} {label:<42} {sps:>10.0f} {rtf:>8.3f} {cpu * SAMPLE_RATE * streams:>8.3f} "
+            f"{sps / SAMPLE_RATE:>7.3f} {gf:>7.2f} {100 * gf / peak1:>6.1f}%",
+            flush=True,
+        )
 
-    print(f"{name:<6} {w.L} layers, R{w.R} G{w.G} S{w.S} H{w.H}; receptive field "
-          f"{model.cfg.receptive_field}; {flops / 1e6:.2f} MFLOP/sample; weights "
-          f"{w.macs_per_sample() * 2 / 1e6:.2f} MB as fp16")
+    print(
+        f"{name:<6} {w.L} layers, R{w.R} G{w.G} S{w.S} H{w.H}; receptive field "
+        f"{model.cfg.receptive_field}; {flops / 1e6:.2f} MFLOP/sample; weights "
+        f"{w.macs_per_sample() * 2 / 1e6:.2f} MB as fp16"
+    )
     n = DUR["naive"][name][q]
     rf = model.cfg.receptive_field
     codes = codes_for(model, (rf + n) / SAMPLE_RATE + 0.004, 1)[0]
@@ -116,20 +122,21 @@ def bench_preset(name: str, q: int, quick: bool, have_c: bool, have_cuda: bool, 
     naive_generate(model, codes, 0, 1, history=hist)
     t, c = time.perf_counter(), time.process_time()
     naive_generate(model, codes, 0, n, history=hist)
-    row("a", f"(a) naive recompute, batch 1 ({n} samples)", n / (time.perf_counter() - t),
-        (time.process_time() - c) / n)
-    row("b", "(b) eager torch incremental, batch 1",
-        *timed_generate(model, DUR["torch"][name][q], 1, "torch"))
+    row(
+        "a", f"(a) naive recompute, batch 1 ({n} samples)", n / (time.perf_counter() - t), (time.process_time() - c) / n
+    )
+    row("b", "(b) eager torch incremental, batch 1", *timed_generate(model, DUR["torch"][name][q], 1, "torch"))
     if have_c:
         c1 = DUR["c1"][name][q]
         row("c", "(c) fast C fp16, batch 1, auto threads", *timed_generate(model, c1, 1, "c"))
         if name == "small" and not quick:
-            row("c32", "(c1) fast C fp32 weights, batch 1, 1 thread",
-                *timed_generate(model, c1, 1, "c", fp16=False, threads=1))
-            row("c1t", "(c2) fast C fp16, batch 1, 1 thread",
-                *timed_generate(model, c1, 1, "c", threads=1))
-            row("c2t", "(c3) fast C fp16, batch 1, 2 threads forced",
-                *timed_generate(model, c1, 1, "c", threads=2))
+            row(
+                "c32",
+                "(c1) fast C fp32 weights, batch 1, 1 thread",
+                *timed_generate(model, c1, 1, "c", fp16=False, threads=1),
+            )
+            row("c1t", "(c2) fast C fp16, batch 1, 1 thread", *timed_generate(model, c1, 1, "c", threads=1))
+            row("c2t", "(c3) fast C fp16, batch 1, 2 threads forced", *timed_generate(model, c1, 1, "c", threads=2))
         c8 = DUR["c8"][name][q]
         sps, cpu = timed_generate(model, c8, 8, "c")
         row("d", "(d) fast C fp16, batch 8 aggregate, auto thr.", sps, cpu, 8)
@@ -146,14 +153,15 @@ def bench_preset(name: str, q: int, quick: bool, have_c: bool, have_cuda: bool, 
         model = m.cpu()
     e1 = encoder_speed(model, 1, 10.0 if not quick else 2.0)
     en = encoder_speed(model, cores, 10.0 if not quick else 2.0)
-    print(f"{name:<6} {'encoder (model.encoder), x real time':<42} 1 thread: {e1:.0f}x, "
-          f"{cores} threads: {en:.0f}x")
+    print(f"{name:<6} {'encoder (model.encoder), x real time':<42} 1 thread: {e1:.0f}x, {cores} threads: {en:.0f}x")
     if "c" in res:
         pct1 = 100 * res["c"] * flops / 1e9 / peak1
         pctn = 100 * res["c"] * flops / 1e9 / peakn
-        return (f"{name}: c/b = {res['c'] / res['b']:.1f}x, c/a = {res['c'] / res['a']:.0f}x; "
-                f"(c) reaches {pct1:.1f}% of the 1-thread and {pctn:.1f}% of the {cores}-thread "
-                f"matmul peak" + (f"; (d)/(c) = {res['d'] / res['c']:.1f}x" if "d" in res else ""))
+        return (
+            f"{name}: c/b = {res['c'] / res['b']:.1f}x, c/a = {res['c'] / res['a']:.0f}x; "
+            f"(c) reaches {pct1:.1f}% of the 1-thread and {pctn:.1f}% of the {cores}-thread "
+            f"matmul peak" + (f"; (d)/(c) = {res['d'] / res['c']:.1f}x" if "d" in res else "")
+        )
     return None
 
 
@@ -168,14 +176,18 @@ def main() -> None:
     t_start = time.perf_counter()
     have_c = fast.load() is not None
     have_cuda = torch.cuda.is_available()
-    print(f"backends: {', '.join(available_backends())}; cores: {cores}; "
-          f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"backends: {', '.join(available_backends())}; cores: {cores}; "
+        f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     peak1 = peak_gflops(1)
     peakn = peak_gflops(cores)
     print(f"fp32 matmul peak (torch 2048^3): {peak1:.1f} GFLOP/s with 1 thread, {peakn:.1f} with {cores}")
     print()
-    head = (f"{'preset':<6} {'row':<42} {'samples/s':>10} {'RTF':>8} {'cpu RTF':>8} {'x RT':>7} "
-            f"{'GFLOP/s':>7} {'%peak1':>7}")
+    head = (
+        f"{'preset':<6} {'row':<42} {'samples/s':>10} {'RTF':>8} {'cpu RTF':>8} {'x RT':>7} "
+        f"{'GFLOP/s':>7} {'%peak1':>7}"
+    )
     print(head)
     print("-" * len(head))
     summary = []
@@ -186,8 +198,10 @@ def main() -> None:
         print("-" * len(head))
     for s in summary:
         print(s)
-    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"total {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"total {time.perf_counter() - t_start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

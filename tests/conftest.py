@@ -124,8 +124,9 @@ def _one_torch_thread():
     yield
 
 
-def _reference_generate(model, codes, speakers, *, temperature=1.0, greedy=False, seed=None, backend="auto",
-                        progress=None):
+def _reference_generate(
+    model, codes, speakers, *, temperature=1.0, greedy=False, seed=None, backend="auto", progress=None
+):
     """Plain-numpy incremental WaveNet sampler with the `vqconvert.generate.generate` signature.
 
     Only a stand-in for tests while `vqconvert.generate` is not there; follows the structure in
@@ -165,10 +166,10 @@ def _reference_generate(model, codes, speakers, *, temperature=1.0, greedy=False
             skip = 0.0
             for i, d in enumerate(dec.dilations):
                 hist[i][t] = x
-                h = w1[i] @ x + cond[t, i * g:(i + 1) * g]
+                h = w1[i] @ x + cond[t, i * g : (i + 1) * g]
                 if t >= d:
                     h = h + w0[i] @ hist[i][t - d]
-                z = np.tanh(h[: g // 2]) / (1.0 + np.exp(-h[g // 2:]))
+                z = np.tanh(h[: g // 2]) / (1.0 + np.exp(-h[g // 2 :]))
                 skip = skip + ws[i] @ z + bs[i]
                 if i < n - 1:
                     x = x + wr[i] @ z + br[i]
@@ -188,7 +189,7 @@ def _reference_generate_stream(model, codes, speakers, *, chunk_samples=16000, *
     full = _reference_generate(model, codes, speakers, **kw)
     longest = max((w.shape[0] for w in full), default=0)
     for start in range(0, longest, chunk_samples):
-        yield [w[start:start + chunk_samples] for w in full]
+        yield [w[start : start + chunk_samples] for w in full]
 
 
 def ensure_generate() -> bool:
@@ -224,7 +225,7 @@ def write_tiny_corpus(root: Path, per_speaker: int = 4, seconds: float = 0.5) ->
         (root / spk).mkdir(parents=True, exist_ok=True)
         for u in range(per_speaker):
             rng = np.random.default_rng(100 * s + u)
-            f0 = 140.0 * (1.5 ** s) * (1 + 0.05 * u)
+            f0 = 140.0 * (1.5**s) * (1 + 0.05 * u)
             sig = 0.4 * np.sin(2 * np.pi * f0 * t) + 0.2 * np.sin(2 * np.pi * 2.7 * f0 * t + u)
             sig = sig * (0.6 + 0.4 * np.sin(2 * np.pi * 3.0 * t))
             sig = sig + 0.05 * (s + 1) * rng.standard_normal(t.size)
@@ -245,9 +246,21 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("tiny_model")
     corpus = write_tiny_corpus(base / "corpus")
     cfg = TrainConfig(
-        data=(str(corpus),), run_dir=str(base / "run"), preset="tiny", steps=20, batch_size=4,
-        crop_seconds=0.25, warmup_steps=5, validate_every=0, checkpoint_every=1000, keep_every=0,
-        val_fraction=0.0, cache_dir=str(base / "cache"), device="cpu", amp="off", seed=0,
+        data=(str(corpus),),
+        run_dir=str(base / "run"),
+        preset="tiny",
+        steps=20,
+        batch_size=4,
+        crop_seconds=0.25,
+        warmup_steps=5,
+        validate_every=0,
+        checkpoint_every=1000,
+        keep_every=0,
+        val_fraction=0.0,
+        cache_dir=str(base / "cache"),
+        device="cpu",
+        amp="off",
+        seed=0,
     )
     trainer = Trainer(cfg, log=lambda *_: None, progress=False)
     torch.set_num_threads(1)  # after the Trainer, which sets the core count

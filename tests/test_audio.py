@@ -25,9 +25,17 @@ from vqconvert.audio import (
 from vqconvert.errors import AudioError, OutputError
 
 FORMATS = [
-    ("a.wav", "PCM_16"), ("a.wav", "PCM_24"), ("a.wav", "PCM_32"), ("a.wav", "FLOAT"), ("a.wav", "DOUBLE"),
-    ("a.wav", "PCM_U8"), ("a.flac", "PCM_16"), ("a.flac", "PCM_24"), ("a.ogg", "VORBIS"),
-    ("a.aiff", "PCM_16"), ("a.au", "PCM_16"),
+    ("a.wav", "PCM_16"),
+    ("a.wav", "PCM_24"),
+    ("a.wav", "PCM_32"),
+    ("a.wav", "FLOAT"),
+    ("a.wav", "DOUBLE"),
+    ("a.wav", "PCM_U8"),
+    ("a.flac", "PCM_16"),
+    ("a.flac", "PCM_24"),
+    ("a.ogg", "VORBIS"),
+    ("a.aiff", "PCM_16"),
+    ("a.au", "PCM_16"),
 ]
 if "MP3" in sf.available_formats():
     FORMATS.append(("a.mp3", "MPEG_LAYER_III"))

@@ -332,9 +332,7 @@ def test_several_inputs_with_one_output_is_a_usage_error(tmp_path, tiny_checkpoi
     """-o names one output, so it takes one input: exit 2 (usage), one error line, nothing written."""
     a, b = _wav(tmp_path / "a.wav"), _wav(tmp_path / "b.wav")
     before = _snapshot(tmp_path)
-    r = runner.invoke(
-        app, ["encode", str(a), str(b), "-o", str(tmp_path / "x.vqc"), "-m", str(tiny_checkpoint)]
-    )
+    r = runner.invoke(app, ["encode", str(a), str(b), "-o", str(tmp_path / "x.vqc"), "-m", str(tiny_checkpoint)])
     assert r.exit_code == 2
     assert [ln for ln in r.stderr.splitlines() if ln.startswith("error:")] == [
         "error: -o/--output takes a single input with a single output; use --out-dir for several"

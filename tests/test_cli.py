@@ -34,9 +34,7 @@ def errors(result) -> list[str]:
     return [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
 
 
-def wav(
-    path: Path, seconds: float = 0.25, sr: int = 16000, f0: float = 220.0, channels: int = 1, **kw
-) -> Path:
+def wav(path: Path, seconds: float = 0.25, sr: int = 16000, f0: float = 220.0, channels: int = 1, **kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * sr)) / sr
     sig = (0.4 * np.sin(2 * np.pi * f0 * t) + 0.05 * np.sin(2 * np.pi * 3.1 * f0 * t)).astype(np.float32)
@@ -157,9 +155,7 @@ def test_transfer_to_two_speakers(tiny_checkpoint, tmp_path):
 def test_batched_decode_of_several_files(tiny_checkpoint, tmp_path):
     for i, secs in enumerate((0.25, 0.1, 0.3)):
         wav(tmp_path / "in" / f"u{i}.wav", seconds=secs, f0=150.0 + 40 * i)
-    assert (
-        cli("encode", tmp_path / "in", "--out-dir", tmp_path / "codes", "-m", tiny_checkpoint).exit_code == 0
-    )
+    assert cli("encode", tmp_path / "in", "--out-dir", tmp_path / "codes", "-m", tiny_checkpoint).exit_code == 0
     r = cli(
         "decode",
         tmp_path / "codes",
@@ -252,8 +248,7 @@ def test_two_inputs_with_one_output_name(tiny_checkpoint, tmp_path):
     r = cli("encode", tmp_path, model=tiny_checkpoint)
     assert r.exit_code == 1 and "1 ok, 1 failed" in r.stderr
     assert errors(r) == [
-        f"error: {tmp_path / 'a.wav'}: output {tmp_path / 'a.vqc'} would also be written from "
-        f"{tmp_path / 'a.flac'}"
+        f"error: {tmp_path / 'a.wav'}: output {tmp_path / 'a.vqc'} would also be written from {tmp_path / 'a.flac'}"
     ]
     assert CodesFile.load(tmp_path / "a.vqc").source == "a.flac"
 
@@ -385,9 +380,7 @@ def test_train_command_and_resume(tiny_checkpoint, tmp_path):
     assert load_checkpoint(tmp_path / "run" / "latest.pt")["step"] == 3
     r = cli(*base[:2], "-o", tmp_path / "run2", "--preset", "huge", "--steps", "1")
     assert r.exit_code == 2 and len(errors(r)) == 1
-    r = cli(
-        "train", tmp_path / "nowhere", "-o", tmp_path / "run3", "--steps", "1", "--cache-dir", tmp_path / "c"
-    )
+    r = cli("train", tmp_path / "nowhere", "-o", tmp_path / "run3", "--steps", "1", "--cache-dir", tmp_path / "c")
     assert r.exit_code == 1 and len(errors(r)) == 1 and "Traceback" not in r.stderr
 
 
@@ -450,8 +443,13 @@ def test_sigterm_mid_decode_leaves_no_partial_output(tiny_checkpoint, tmp_path):
     idx = np.random.default_rng(0).integers(0, loaded.config.codebook_size, frames)
     codes = tmp_path / "long.vqc"
     CodesFile(idx, loaded.config.codebook_size, loaded.fingerprint, speaker="spk-a").save(codes)
-    proc = subprocess.Popen([*subprocess_cli(), "decode", str(codes), "-o", str(tmp_path / "long.wav")],
-                            env=sub_env(tiny_checkpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*subprocess_cli(), "decode", str(codes), "-o", str(tmp_path / "long.wav")],
+        env=sub_env(tiny_checkpoint),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".long.wav.*")):
         time.sleep(0.05)  # the temp output exists: decoding is under way

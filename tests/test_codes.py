@@ -68,9 +68,7 @@ def test_round_trip_is_exact(tmp_path):
     c.save(path)
     assert is_codes_file(path) and path.read_bytes() == data
     assert np.array_equal(CodesFile.load(path).indices, c.indices)
-    assert (
-        len(data) == 14 + len(json.dumps(c.header(), sort_keys=True, ensure_ascii=False).encode()) + 2 * 333
-    )
+    assert len(data) == 14 + len(json.dumps(c.header(), sort_keys=True, ensure_ascii=False).encode()) + 2 * 333
 
 
 def test_all_index_values_survive():
@@ -182,9 +180,7 @@ def test_chunked_encoding_equals_whole_file(tiny_checkpoint):
     sr = 16000
     t = np.arange(3 * sr + 37) / sr  # 3 s, not a multiple of 64
     rng = np.random.default_rng(0)
-    audio = (0.4 * np.sin(2 * np.pi * 180 * t * (1 + 0.3 * t)) + 0.1 * rng.standard_normal(t.size)).astype(
-        np.float32
-    )
+    audio = (0.4 * np.sin(2 * np.pi * 180 * t * (1 + 0.3 * t)) + 0.1 * rng.standard_normal(t.size)).astype(np.float32)
     whole = encode_audio(model, audio, chunk_frames=10**6)
     assert whole.shape == (-(-audio.size // 64),) and whole.dtype == torch.long
     padded = np.concatenate([audio, np.zeros(whole.numel() * 64 - audio.size, np.float32)])
@@ -230,13 +226,9 @@ def test_decode_to_files_batched_and_trimmed(tiny_checkpoint, tmp_path):
 
     m = load_model(tiny_checkpoint)
     codes = [
-        torch.randint(0, m.config.codebook_size, (n,), generator=torch.Generator().manual_seed(n))
-        for n in (10, 25, 4)
+        torch.randint(0, m.config.codebook_size, (n,), generator=torch.Generator().manual_seed(n)) for n in (10, 25, 4)
     ]
-    jobs = [
-        DecodeJob(c, i % 3, tmp_path / f"o{i}.wav", samples=c.numel() * 64 - 5, key=i)
-        for i, c in enumerate(codes)
-    ]
+    jobs = [DecodeJob(c, i % 3, tmp_path / f"o{i}.wav", samples=c.numel() * 64 - 5, key=i) for i, c in enumerate(codes)]
     results = list(decode_to_files(m.model, jobs, batch_size=2, greedy=True, chunk_samples=300))
     assert [(j.key, e) for j, e in results] == [(0, None), (1, None), (2, None)]
     for i, c in enumerate(codes):
@@ -248,9 +240,7 @@ def test_decode_to_files_batched_and_trimmed(tiny_checkpoint, tmp_path):
     data, _ = sf.read(tmp_path / "o1.wav", dtype="float32")
     assert np.abs(data - np.clip(mem[1][: data.size], -1, 1)).max() < 1e-3
     # resampled output
-    out = list(
-        decode_to_files(m.model, [DecodeJob(codes[0], 0, tmp_path / "r.wav")], sample_rate=8000, greedy=True)
-    )
+    out = list(decode_to_files(m.model, [DecodeJob(codes[0], 0, tmp_path / "r.wav")], sample_rate=8000, greedy=True))
     assert out[0][1] is None
     data, sr = sf.read(tmp_path / "r.wav")
     assert sr == 8000 and abs(data.shape[0] - 320) <= 1

@@ -45,8 +45,13 @@ def test_vctk080_quirks(vctk080_tree):
     assert utts == sorted(utts, key=lambda u: (u.speaker, u.utt_id))
     info = read_speaker_info(vctk080_tree)
     assert set(info) == {"p225", "p315", "p376"}  # p280 is still scanned
-    assert info["p225"] == {"age": 23, "gender": "F", "accent": "English", "region": "Southern England",
-                            "comment": None}
+    assert info["p225"] == {
+        "age": 23,
+        "gender": "F",
+        "accent": "English",
+        "region": "Southern England",
+        "comment": None,
+    }
     assert info["p376"]["region"] is None
 
 
@@ -82,8 +87,9 @@ def test_scan_corpora_merges_speakers(vctk080_tree, vctk092_tree, generic_tree):
 
 
 def _fake(n_speakers: int, n_utts: int) -> list[Utterance]:
-    return [Utterance(f"s{s}", f"s{s}_{u:03d}", Path(f"/x/s{s}_{u}.wav"))
-            for s in range(n_speakers) for u in range(n_utts)]
+    return [
+        Utterance(f"s{s}", f"s{s}_{u:03d}", Path(f"/x/s{s}_{u}.wav")) for s in range(n_speakers) for u in range(n_utts)
+    ]
 
 
 def test_split_deterministic_and_complete():

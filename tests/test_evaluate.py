@@ -237,8 +237,20 @@ def _evaluate_all(checkpoint: Path, *args, limit: int = 1) -> object:
     """`vqconvert evaluate -m CHECKPOINT ARGS` over every utterance (--split all): `limit` of them, each
     cut to 0.25 s, on the CPU."""
     return _run(
-        ["evaluate", "-m", checkpoint, *args, "--split", "all", "--limit", limit, "--max-seconds", "0.25",
-         "--device", "cpu"]
+        [
+            "evaluate",
+            "-m",
+            checkpoint,
+            *args,
+            "--split",
+            "all",
+            "--limit",
+            limit,
+            "--max-seconds",
+            "0.25",
+            "--device",
+            "cpu",
+        ]
     )
 
 
@@ -279,9 +291,7 @@ def test_evaluate_command_json_has_every_key(tiny_checkpoint, tmp_path):
         assert k in cb
     assert cb["K"] == 32 and cb["bitrate_bps"] == 1250.0 and 1 <= cb["perplexity"] <= 32
     tr = res["transfer"]
-    assert (
-        tr["targets"] == ["spk-a", "spk-b", "spk-c"] and tr["pairs"] == 4 and tr["skipped_same_speaker"] == 2
-    )
+    assert tr["targets"] == ["spk-a", "spk-b", "spk-c"] and tr["pairs"] == 4 and tr["skipped_same_speaker"] == 2
     for k in (
         "speaker_id",
         "identified_as_source",
@@ -312,11 +322,7 @@ def test_evaluate_command_json_has_every_key(tiny_checkpoint, tmp_path):
         assert sp["n_speakers"] == 3 and sp["chance"] == pytest.approx(1 / 3)
         assert set(sp["noise_answer"]) == {"white", "pink"}
         acc = tr["speaker_id"]
-        assert (
-            acc["n"] == 4
-            and acc["chance"] == pytest.approx(1 / 3)
-            and set(acc["noise_answer"]) == {"white", "pink"}
-        )
+        assert acc["n"] == 4 and acc["chance"] == pytest.approx(1 / 3) and set(acc["noise_answer"]) == {"white", "pink"}
         assert -1 <= tr["similarity_to_target"] <= 1
         assert it["n_utterances"] == 2 and it["wer_source"] is not None  # the short transcribed clips
         assert set(it["by_target_voice"]) == {"spk-a", "spk-b", "spk-c"}
@@ -344,18 +350,12 @@ def test_missing_extra_is_one_line(tiny_checkpoint, tmp_path, monkeypatch):
     assert r.exit_code == 1 and r.stdout == ""
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: missing eval packages")
-    assert (
-        "resemblyzer" in lines[0]
-        and "pocketsphinx" in lines[0]
-        and "pip install 'vqconvert[eval]'" in lines[0]
-    )
+    assert "resemblyzer" in lines[0] and "pocketsphinx" in lines[0] and "pip install 'vqconvert[eval]'" in lines[0]
 
     r = _evaluate_all(tiny_checkpoint, corpus, "--json", "--skip", "pesq")
     assert r.exit_code == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "missing eval packages" in ln]
-    assert (
-        len(warn) == 1 and "resemblyzer (speaker)" in warn[0] and "pip install 'vqconvert[eval]'" in warn[0]
-    )
+    assert len(warn) == 1 and "resemblyzer (speaker)" in warn[0] and "pip install 'vqconvert[eval]'" in warn[0]
     res = json.loads(r.stdout)
     assert res["judges"]["speaker"]["available"] is False and res["transfer"]["speaker_id"] is None
     assert res["judges"]["asr"]["note"] == "missing package pocketsphinx"

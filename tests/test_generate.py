@@ -45,8 +45,10 @@ def _codes(model: VQVAE, frames: list[int], seed: int = 1) -> list[torch.Tensor]
 
 def _teacher(model, codes, speakers, audio) -> list[torch.Tensor]:
     with torch.no_grad():
-        return [model.decode_logits(c[None], torch.tensor([s]), a[None])[0] for c, s, a in
-                zip(codes, speakers, audio, strict=True)]
+        return [
+            model.decode_logits(c[None], torch.tensor([s]), a[None])[0]
+            for c, s, a in zip(codes, speakers, audio, strict=True)
+        ]
 
 
 def _backend(key: str):
@@ -139,8 +141,7 @@ def test_stream_concatenation_equals_generate(key, monkeypatch):
     model = _model("tiny", "transposed")
     codes, speakers = _codes(model, [12, 3, 0, 1]), [0, 1, 2, 0]
     whole = generate(model, codes, speakers, seed=9, backend=backend, _engine_opts=opts)
-    steps = list(generate_stream(model, codes, speakers, chunk_samples=100, seed=9, backend=backend,
-                                 _engine_opts=opts))
+    steps = list(generate_stream(model, codes, speakers, chunk_samples=100, seed=9, backend=backend, _engine_opts=opts))
     assert len(steps) == -(-12 * 64 // 100)
     for step in steps:
         assert len(step) == 4 and all(p.shape[0] <= 100 and p.dtype == torch.float32 for p in step)

@@ -107,12 +107,23 @@ def test_decoder_is_causal():
     assert not torch.allclose(base[..., 301:], changed[..., 301:])
 
 
-def test_speaker_changes_the_output():
-    m = VQVAE(preset("tiny", n_speakers=2)).eval()
-    a = _audio(1, 256)
+def test_speaker_projection_starts_at_zero_then_learns_to_separate_speakers():
+    torch.manual_seed(0)
+    m = VQVAE(preset("tiny", n_speakers=2))
+    a = _audio(2, 256)
     codes = m.encode(a)
-    l0 = m.decode_logits(codes, torch.tensor([0]), a)
-    l1 = m.decode_logits(codes, torch.tensor([1]), a)
+    # No random per-speaker biases at init (they drowned the speaker signal in the first shipped run).
+    c0 = codes[:1]
+    assert torch.equal(m.decode_logits(c0, torch.tensor([0]), a[:1]), m.decode_logits(c0, torch.tensor([1]), a[:1]))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        m(a, torch.tensor([0, 1])).loss.backward()
+        opt.step()
+    m.eval()
+    l0 = m.decode_logits(codes[:1], torch.tensor([0]), a[:1])
+    l1 = m.decode_logits(codes[:1], torch.tensor([1]), a[:1])
+    assert m.decoder.speaker_proj.weight.abs().sum() > 0
     assert not torch.allclose(l0, l1)
 
 

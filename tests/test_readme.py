@@ -31,7 +31,7 @@ def readme_commands() -> list[list[str]]:
                 if words and words[0] == "-m":
                     continue
                 if "vqconvert" in words:
-                    cmds.append(words[words.index("vqconvert") + 1:])
+                    cmds.append(words[words.index("vqconvert") + 1 :])
     return cmds
 
 
@@ -63,8 +63,9 @@ def test_demo_command_converts_the_bundled_clip(tmp_path):
     line = next(ln.strip() for ln in demo.splitlines() if "transfer" in ln)
     args = shlex.split(line)[1:]
     args[args.index("--out-dir") + 1] = str(tmp_path)
-    res = subprocess.run([sys.executable, "-m", "vqconvert", *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "vqconvert", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr
     outs = sorted(tmp_path.glob("demo.*.wav"))
     assert len(outs) == 2

@@ -182,9 +182,7 @@ def test_cli_synth_and_voices(tmp_path: Path, fortune_dir: Path, monkeypatch: py
     assert "generic" in res.output and "1 speakers" in res.output and voices[0] in res.output
 
 
-def test_engine_failure_is_a_data_error(
-    tmp_path: Path, fortune_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_engine_failure_is_a_data_error(tmp_path: Path, fortune_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     voices = _two_voices()[:1]
 
     def broken(voice, texts, paths):

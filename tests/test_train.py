@@ -37,9 +37,22 @@ def toy_corpus(root: Path, speakers: int = 3, per_speaker: int = 4) -> Path:
 
 
 def cfg_for(tmp_path: Path, corpus: Path, **kw) -> TrainConfig:
-    base = dict(data=(str(corpus),), run_dir=str(tmp_path / "run"), preset="tiny", steps=6, batch_size=2,
-                crop_seconds=0.064, checkpoint_every=2, validate_every=0, log_every=1, warmup_steps=2,
-                cache_dir=str(tmp_path / "cache"), val_fraction=0.25, val_batches=1, threads=1)
+    base = dict(
+        data=(str(corpus),),
+        run_dir=str(tmp_path / "run"),
+        preset="tiny",
+        steps=6,
+        batch_size=2,
+        crop_seconds=0.064,
+        checkpoint_every=2,
+        validate_every=0,
+        log_every=1,
+        warmup_steps=2,
+        cache_dir=str(tmp_path / "cache"),
+        val_fraction=0.25,
+        val_batches=1,
+        threads=1,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -105,8 +118,10 @@ def test_validation_reports_bits_perplexity_and_codes(tmp_path, corpus):
 
 
 def _train_cmd(cfg: TrainConfig) -> list[str]:
-    script = ("import sys, json; from vqconvert.config import TrainConfig; from vqconvert.train import Trainer;"
-              "Trainer(TrainConfig.from_dict(json.loads(sys.argv[1])), resume=True, progress=False).run()")
+    script = (
+        "import sys, json; from vqconvert.config import TrainConfig; from vqconvert.train import Trainer;"
+        "Trainer(TrainConfig.from_dict(json.loads(sys.argv[1])), resume=True, progress=False).run()"
+    )
     return [sys.executable, "-c", script, json.dumps(cfg.to_dict())]
 
 
@@ -134,11 +149,40 @@ def test_ddp_two_process_gloo_step(tmp_path, corpus):
     cfg = cfg_for(tmp_path, corpus, steps=2, checkpoint_every=2)
     # cache first so both ranks only open it
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(29500 + os.getpid() % 1000), "-m", "vqconvert", "train", *cfg.data, "--run-dir", cfg.run_dir,
-           "--preset", "tiny", "--steps", "2", "--batch-size", "2", "--crop-seconds", "0.064",
-           "--cache-dir", cfg.cache_dir, "--checkpoint-every", "2", "--validate-every", "0", "--device", "cpu",
-           "--threads", "1", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(29500 + os.getpid() % 1000),
+        "-m",
+        "vqconvert",
+        "train",
+        *cfg.data,
+        "--run-dir",
+        cfg.run_dir,
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop-seconds",
+        "0.064",
+        "--cache-dir",
+        cfg.cache_dir,
+        "--checkpoint-every",
+        "2",
+        "--validate-every",
+        "0",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     ckpt = load_checkpoint(Path(cfg.run_dir) / "latest.pt")
@@ -147,13 +191,24 @@ def test_ddp_two_process_gloo_step(tmp_path, corpus):
 
 
 def test_tiny_model_learns_on_toy_corpus(tmp_path, corpus):
-    cfg = cfg_for(tmp_path, corpus, steps=60, batch_size=4, crop_seconds=0.128, lr=3e-3, validate_every=60,
-                  checkpoint_every=60, warmup_steps=5)
+    cfg = cfg_for(
+        tmp_path,
+        corpus,
+        steps=60,
+        batch_size=4,
+        crop_seconds=0.128,
+        lr=3e-3,
+        validate_every=60,
+        checkpoint_every=60,
+        warmup_steps=5,
+    )
     torch.manual_seed(0)
     Trainer(cfg, progress=False).run()
     rows = [json.loads(x) for x in (Path(cfg.run_dir) / "log.jsonl").read_text().splitlines()]
     bits = [r["bits"] for r in rows if "bits" in r]
     assert np.mean(bits[-10:]) < np.mean(bits[:5]) - 1.0  # at least one bit per sample better
+    val = [r for r in rows if "val_bits" in r][-1]
+    assert np.isfinite(val["val_speaker_gain_bits"])  # NLL as another speaker minus as the true one
 
 
 def test_ctrl_c_finishes_the_step_saves_and_exits_cleanly(tmp_path, corpus):

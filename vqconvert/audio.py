@@ -290,13 +290,25 @@ def _stream_wav_header(sample_rate: int, frames: int | None) -> bytes:
     data = 0xFFFFFFFF if frames is None else 2 * frames
     riff = 0xFFFFFFFF if frames is None else 36 + data
     fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, 2 * sample_rate, 2, 16)
-    return b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + \
-        b"data" + struct.pack("<I", data)
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data)
+    )
 
 
 @contextlib.contextmanager
 def open_wav_writer(
-    path: str | Path, sample_rate: int, overwrite: bool = False, *, source_rate: int | None = None,
+    path: str | Path,
+    sample_rate: int,
+    overwrite: bool = False,
+    *,
+    source_rate: int | None = None,
     frames: int | None = None,
 ) -> Iterator[WavWriter]:
     """Stream a PCM_16 mono WAV to `path` piece by piece, in bounded memory.

@@ -59,17 +59,35 @@ def atomic_torch_save(obj: dict, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def save_checkpoint(path: str | Path, model: VQVAE, speakers: list[str], *, step: int = 0,
-                    train_config: dict | None = None, optimizer: dict | None = None,
-                    scheduler: dict | None = None, rng: dict | None = None, metrics: dict | None = None,
-                    half: bool = False) -> None:
+def save_checkpoint(
+    path: str | Path,
+    model: VQVAE,
+    speakers: list[str],
+    *,
+    step: int = 0,
+    train_config: dict | None = None,
+    optimizer: dict | None = None,
+    scheduler: dict | None = None,
+    rng: dict | None = None,
+    metrics: dict | None = None,
+    half: bool = False,
+) -> None:
     """Write a checkpoint. `half=True` stores floating weights as fp16 (for distribution)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()
+    }
     payload = {
-        "format": FORMAT, "version": FORMAT_VERSION, "model_config": model.cfg.to_dict(),
-        "speakers": list(speakers), "step": int(step), "model": state, "train_config": train_config,
-        "optimizer": optimizer, "scheduler": scheduler, "rng": rng, "metrics": metrics or {},
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model_config": model.cfg.to_dict(),
+        "speakers": list(speakers),
+        "step": int(step),
+        "model": state,
+        "train_config": train_config,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "rng": rng,
+        "metrics": metrics or {},
     }
     atomic_torch_save(payload, Path(path))
 
@@ -105,8 +123,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a vqconvert checkpoint")
     if ckpt.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"{p}: checkpoint format version {ckpt.get('version')} is not supported "
-                              f"(this vqconvert reads version {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{p}: checkpoint format version {ckpt.get('version')} is not supported "
+            f"(this vqconvert reads version {FORMAT_VERSION})"
+        )
     for key in ("model_config", "speakers", "model", "step"):
         if key not in ckpt:
             raise CheckpointError(f"{p}: checkpoint lacks {key!r}")

@@ -320,6 +320,4 @@ def convert(
         raise AudioError("no audio to convert (0 samples)")
     codes = encode_audio(loaded.model, audio, chunk_frames=chunk_frames)
     idx = [s if isinstance(s, int) else loaded.speaker_index(s) for s in speakers]
-    return decode_codes(
-        loaded.model, [codes] * len(idx), idx, samples=[audio.shape[0]] * len(idx), **decode_kwargs
-    )
+    return decode_codes(loaded.model, [codes] * len(idx), idx, samples=[audio.shape[0]] * len(idx), **decode_kwargs)

@@ -252,9 +252,7 @@ def stoi(ref: np.ndarray, deg: np.ndarray, sample_rate: int = 16000) -> float | 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = float(
-            pystoi.stoi(
-                np.asarray(ref[:n], np.float64), np.asarray(deg[:n], np.float64), sample_rate, extended=False
-            )
+            pystoi.stoi(np.asarray(ref[:n], np.float64), np.asarray(deg[:n], np.float64), sample_rate, extended=False)
         )
     if any("Not enough STFT frames" in str(w.message) for w in caught):
         return None
@@ -268,8 +266,6 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, sample_rate: int = 16000) -> float
     if sample_rate != 16000 or n < sample_rate // 4:
         return None
     try:
-        return float(
-            pesq.pesq(sample_rate, np.asarray(ref[:n], np.float32), np.asarray(deg[:n], np.float32), "wb")
-        )
+        return float(pesq.pesq(sample_rate, np.asarray(ref[:n], np.float32), np.asarray(deg[:n], np.float32), "wb"))
     except Exception:  # noqa: BLE001 - pesq raises its own error types for silence and short input
         return None

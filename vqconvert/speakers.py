@@ -15,5 +15,4 @@ def resolve_speaker(name: str, speakers: list[str]) -> int:
         return int(name)
     close = difflib.get_close_matches(name, speakers, n=3, cutoff=0.4)
     hint = f"; closest: {', '.join(close)}" if close else ""
-    raise SpeakerError(f"unknown speaker {name!r} (model has {len(speakers)} speakers{hint}; "
-                       f"see `vqconvert speakers`)")
+    raise SpeakerError(f"unknown speaker {name!r} (model has {len(speakers)} speakers{hint}; see `vqconvert speakers`)")

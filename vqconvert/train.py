@@ -166,8 +166,14 @@ class Trainer:
         if not self.dist.main:
             return None
         rng = {"torch": torch.get_rng_state()}
-        kwargs = dict(step=self.step, train_config=self.cfg.to_dict(), optimizer=self.opt.state_dict(),
-                      scheduler=self.sched.state_dict(), rng=rng, metrics=metrics)
+        kwargs = dict(
+            step=self.step,
+            train_config=self.cfg.to_dict(),
+            optimizer=self.opt.state_dict(),
+            scheduler=self.sched.state_dict(),
+            rng=rng,
+            metrics=metrics,
+        )
         path = self.run_dir / LATEST
         save_checkpoint(path, self.model, self.speakers, **kwargs)
         if tag:
@@ -181,10 +187,12 @@ class Trainer:
             return {}
         self.model.eval()
         rng = np.random.default_rng(12345)
-        ix = rng.choice(self.val_ix, size=min(len(self.val_ix), self.cfg.val_batches * self.cfg.batch_size),
-                        replace=False)
+        ix = rng.choice(
+            self.val_ix, size=min(len(self.val_ix), self.cfg.val_batches * self.cfg.batch_size), replace=False
+        )
         val_set = CropDataset(self.cache, list(ix), self.crop, self.spk_index, seed=999)
-        nll, n, counts = 0.0, 0, torch.zeros(self.model.cfg.codebook_size)
+        nll, other_nll, n, counts = 0.0, 0.0, 0, torch.zeros(self.model.cfg.codebook_size)
+        n_spk = len(self.speakers)
         hist = torch.zeros(self.model.cfg.mu_classes)  # mu-law marginal: the unconditional baseline
         for start in range(0, len(ix), self.cfg.batch_size):
             items = [val_set[j] for j in range(start, min(len(ix), start + self.cfg.batch_size))]
@@ -194,8 +202,13 @@ class Trainer:
                 codes = self.model.encode(audio)
                 logits = self.model.decode_logits(codes, spk, audio)
 
+                # The same crops decoded as another speaker: how much the speaker embedding helps.
+                other = (spk + 1 + torch.arange(len(items), device=spk.device) % max(n_spk - 1, 1)) % n_spk
+                other_logits = self.model.decode_logits(codes, other, audio) if n_spk > 1 else logits
+
             target = mu_law_encode(audio, self.model.cfg.mu_classes)
             nll += float(torch.nn.functional.cross_entropy(logits.float(), target)) * len(items)
+            other_nll += float(torch.nn.functional.cross_entropy(other_logits.float(), target)) * len(items)
             hist += torch.bincount(target.flatten().cpu(), minlength=hist.numel()).float()
             n += len(items)
             counts += torch.bincount(codes.flatten().cpu(), minlength=counts.numel()).float()
@@ -204,8 +217,13 @@ class Trainer:
         ppl = float(torch.exp(-(p * torch.log(p + 1e-10)).sum()))
         q = hist / hist.sum()
         marginal = float(-(q * torch.log2(q + 1e-12)).sum())
-        return {"val_bits": nll / n / math.log(2), "val_marginal_bits": marginal, "val_perplexity": ppl,
-                "val_codes_used": int((counts > 0).sum())}
+        return {
+            "val_bits": nll / n / math.log(2),
+            "val_marginal_bits": marginal,
+            "val_perplexity": ppl,
+            "val_codes_used": int((counts > 0).sum()),
+            "val_speaker_gain_bits": (other_nll - nll) / n / math.log(2),
+        }
 
     def _log_row(self, row: dict) -> None:
         if self.dist.main:
@@ -237,10 +255,16 @@ class Trainer:
                     out = self._train_step()
                     self.step += 1
                     audio_s += cfg.batch_size * self.dist.world * self.crop / self.cache.sample_rate
-                    row = {"step": self.step, "loss": float(out.loss.detach()), "bits": out.bits,
-                           "codebook": float(out.codebook.detach()), "commitment": float(out.commitment.detach()),
-                           "perplexity": float(out.perplexity), "used": int(out.used),
-                           "lr": self.sched.get_last_lr()[0]}
+                    row = {
+                        "step": self.step,
+                        "loss": float(out.loss.detach()),
+                        "bits": out.bits,
+                        "codebook": float(out.codebook.detach()),
+                        "commitment": float(out.commitment.detach()),
+                        "perplexity": float(out.perplexity),
+                        "used": int(out.used),
+                        "lr": self.sched.get_last_lr()[0],
+                    }
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                         dt = time.perf_counter() - t_last
                         row["audio_s_per_s"] = audio_s / max(dt, 1e-9)
@@ -272,8 +296,10 @@ class Trainer:
         if not torch.isfinite(out.loss):
             last = self.run_dir / LATEST
             where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
-            raise TrainingError(f"loss became {float(out.loss.detach())} at step {self.step + 1}; stopped without "
-                                f"saving ({where}; try a lower --lr)")
+            raise TrainingError(
+                f"loss became {float(out.loss.detach())} at step {self.step + 1}; stopped without "
+                f"saving ({where}; try a lower --lr)"
+            )
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()
         if self.cfg.grad_clip:

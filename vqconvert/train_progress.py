@@ -19,8 +19,14 @@ class TrainProgress:
     def __init__(self, total: int, start: int, enabled: bool = True) -> None:
         self.enabled = enabled
         self.progress = Progress(
-            TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"), console=Console(stderr=True), disable=not enabled,
+            TextColumn("train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=Console(stderr=True),
+            disable=not enabled,
         )
         self.task = self.progress.add_task("train", total=total, completed=start, info="")
 
@@ -37,4 +43,6 @@ class TrainProgress:
             info += f" {row['audio_s_per_s']:.2f} audio-s/s"
         if val.get("val_bits") is not None:
             info += f" | val {val['val_bits']:.2f}"
+            if "val_speaker_gain_bits" in val:
+                info += f" spk +{val['val_speaker_gain_bits']:.2f}"
         self.progress.update(self.task, completed=step, info=info)

@@ -21,16 +21,13 @@ app.add_typer(corpus_app, name="corpus")
 
 @corpus_app.command("synth")
 def synth(
-    out_dir: Annotated[
-        Path, typer.Argument(help="Output directory: OUT/<speaker>/<speaker>_NNNN.wav + .txt.")
-    ],
-    utterances: Annotated[
-        int, typer.Option("--utterances", "-n", min=1, help="Utterances per voice.")
-    ] = 200,
+    out_dir: Annotated[Path, typer.Argument(help="Output directory: OUT/<speaker>/<speaker>_NNNN.wav + .txt.")],
+    utterances: Annotated[int, typer.Option("--utterances", "-n", min=1, help="Utterances per voice.")] = 200,
     voice: Annotated[
         list[str] | None,
         typer.Option(
-            "--voice", "-v",
+            "--voice",
+            "-v",
             help="A voice to render (repeatable): a name from `vqconvert corpus voices`, or ENGINE:VOICE "
             "such as espeak-ng:en-gb-x-rp+f3, flite:slt, festival:kal_diphone. "
             "Default: every installed default voice.",
@@ -48,8 +45,13 @@ def synth(
 
     try:
         manifest = build_synth_corpus(
-            out_dir, utterances_per_voice=utterances, voices=voice or None, jobs=jobs, seed=seed,
-            overwrite=overwrite, progress=not quiet,
+            out_dir,
+            utterances_per_voice=utterances,
+            voices=voice or None,
+            jobs=jobs,
+            seed=seed,
+            overwrite=overwrite,
+            progress=not quiet,
         )
     except VQConvertError as err:
         fail(str(err))
@@ -77,13 +79,9 @@ def voices() -> None:
 
 @corpus_app.command("scan")
 def scan(
-    data: Annotated[
-        list[Path], typer.Argument(help="Corpus roots (VCTK 0.80, VCTK 0.92 or ROOT/<speaker>/*.wav).")
-    ],
+    data: Annotated[list[Path], typer.Argument(help="Corpus roots (VCTK 0.80, VCTK 0.92 or ROOT/<speaker>/*.wav).")],
     mic: Annotated[str, typer.Option("--mic", help="VCTK 0.92 microphone: mic1 or mic2.")] = "mic1",
-    speakers: Annotated[
-        bool, typer.Option("--speakers/--no-speakers", help="One line per speaker.")
-    ] = True,
+    speakers: Annotated[bool, typer.Option("--speakers/--no-speakers", help="One line per speaker.")] = True,
 ) -> None:
     """Summarise corpora: layout, speakers, utterances, transcripts, hours."""
     from vqconvert.audio import audio_info
@@ -114,8 +112,6 @@ def scan(
             if speakers:
                 width = max(len(s) for s in spk)
                 for s in spk:
-                    typer.echo(
-                        f"  {s.ljust(width)}  {count[s]:6d} utt  {texts[s]:6d} txt  {secs[s] / 60:8.1f} min"
-                    )
+                    typer.echo(f"  {s.ljust(width)}  {count[s]:6d} utt  {texts[s]:6d} txt  {secs[s] / 60:8.1f} min")
     except VQConvertError as err:
         fail(str(err))

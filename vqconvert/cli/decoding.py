@@ -107,9 +107,7 @@ class _Decoder:
         self._maybe_done(job.key)
 
 
-def _gen_options(
-    temperature: float, greedy: bool, seed: int | None, backend: str, sample_rate: int | None
-) -> dict:
+def _gen_options(temperature: float, greedy: bool, seed: int | None, backend: str, sample_rate: int | None) -> dict:
     return {
         "temperature": temperature,
         "greedy": greedy,

@@ -51,8 +51,7 @@ def evaluate_cmd(
         typer.Option(
             "--max-seconds",
             min=0.01,
-            help="Crop each utterance (after trimming silence) "
-            "to this; WER counts only utterances that fit whole.",
+            help="Crop each utterance (after trimming silence) to this; WER counts only utterances that fit whole.",
         ),
     ] = 2.0,
     targets: Annotated[
@@ -67,9 +66,7 @@ def evaluate_cmd(
     ] = None,
     sources: Annotated[
         list[str] | None,
-        typer.Option(
-            "--sources", help="Only utterances of these source speakers (repeat or comma-separated)."
-        ),
+        typer.Option("--sources", help="Only utterances of these source speakers (repeat or comma-separated)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     out_dir: Annotated[
@@ -83,17 +80,11 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = 0,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")] = 1.0,
     greedy: Annotated[bool, typer.Option("--greedy", help="Argmax sampling.")] = False,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", "-b", min=1, help="Clips generated together.")
-    ] = 16,
-    backend: Annotated[
-        str, typer.Option("--backend", help="Generator backend (auto, c, torch, cuda).")
-    ] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Clips generated together.")] = 16,
+    backend: Annotated[str, typer.Option("--backend", help="Generator backend (auto, c, torch, cuda).")] = "auto",
     references: Annotated[
         int,
-        typer.Option(
-            "--references", min=1, help="Real utterances per speaker for the speaker judge's centroids."
-        ),
+        typer.Option("--references", min=1, help="Real utterances per speaker for the speaker judge's centroids."),
     ] = 5,
     skip: Annotated[
         list[str] | None,

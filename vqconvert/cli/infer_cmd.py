@@ -226,7 +226,13 @@ def decode(
             return [(codes.tensor(), spk, dst, codes.samples)]
 
         _decode_files(
-            loaded, ins, "decode", quiet, jobs_for, batch_size=batch_size, force=force,
+            loaded,
+            ins,
+            "decode",
+            quiet,
+            jobs_for,
+            batch_size=batch_size,
+            force=force,
             **_gen_options(temperature, greedy, seed, backend, sample_rate),
         )
 
@@ -291,6 +297,12 @@ def transfer(
             return [(codes, spk, dst, int(audio.shape[0])) for spk, dst in planned]
 
         _decode_files(
-            loaded, ins, "transfer", quiet, jobs_for, batch_size=batch_size, force=force,
+            loaded,
+            ins,
+            "transfer",
+            quiet,
+            jobs_for,
+            batch_size=batch_size,
+            force=force,
             **_gen_options(temperature, greedy, seed, backend, sample_rate),
         )

@@ -10,21 +10,15 @@ import typer
 
 InputsArg = Annotated[
     list[str] | None,
-    typer.Argument(
-        help="Files, directories (recursive), globs, or - for one file on stdin.", show_default=False
-    ),
+    typer.Argument(help="Files, directories (recursive), globs, or - for one file on stdin.", show_default=False),
 ]
 OutOpt = Annotated[
     str | None,
-    typer.Option(
-        "--output", "-o", help="Output file for a single input (- = stdout). Default: beside the input."
-    ),
+    typer.Option("--output", "-o", help="Output file for a single input (- = stdout). Default: beside the input."),
 ]
 OutDirOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--out-dir", help="Write outputs under DIR, mirroring the input paths relative to their common root."
-    ),
+    typer.Option("--out-dir", help="Write outputs under DIR, mirroring the input paths relative to their common root."),
 ]
 FromListOpt = Annotated[
     str | None,
@@ -34,23 +28,15 @@ FromListOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
-QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bar or summary (errors still print).")
-]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (errors still print).")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Utterances generated together.")]
 TempOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="Sampling temperature.")]
-GreedyOpt = Annotated[
-    bool, typer.Option("--greedy", help="Take the most likely sample at each step (no sampling).")
-]
-SeedOpt = Annotated[
-    int | None, typer.Option("--seed", help="Sampling seed (same seed and batch size -> same audio).")
-]
+GreedyOpt = Annotated[bool, typer.Option("--greedy", help="Take the most likely sample at each step (no sampling).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Sampling seed (same seed and batch size -> same audio).")]
 RateOpt = Annotated[
     int | None, typer.Option("--sample-rate", "-r", min=1000, help="Resample the output to this rate (Hz).")
 ]
-BackendOpt = Annotated[
-    str, typer.Option("--backend", help="Sampler backend of vqconvert.generate (auto picks).")
-]
+BackendOpt = Annotated[str, typer.Option("--backend", help="Sampler backend of vqconvert.generate (auto picks).")]
 ChunkOpt = Annotated[
     float,
     typer.Option(

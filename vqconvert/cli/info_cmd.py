@@ -85,9 +85,7 @@ def codes_info(path: str) -> dict:
 def _text(info: dict) -> None:
     for key, value in info.items():
         if isinstance(value, dict):
-            value = (
-                ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in value.items()) or "-"
-            )
+            value = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in value.items()) or "-"
         elif isinstance(value, float):
             value = f"{value:g}"
         elif value is None:
@@ -145,10 +143,20 @@ def export(
             raise VQConvertError(f"{dest}: already exists (use --force to overwrite)")
         ckpt = load_checkpoint(source)
         model = build_model(ckpt)
-        save_checkpoint(dest, model, ckpt["speakers"], step=ckpt["step"], train_config=ckpt.get("train_config"),
-                        metrics=ckpt.get("metrics"), half=not full)
+        save_checkpoint(
+            dest,
+            model,
+            ckpt["speakers"],
+            step=ckpt["step"],
+            train_config=ckpt.get("train_config"),
+            metrics=ckpt.get("metrics"),
+            half=not full,
+        )
     except (VQConvertError, OSError) as err:
         fail(str(err))
     size = dest.stat().st_size / 1e6
-    print(f"{dest}: step {ckpt['step']}, {len(ckpt['speakers'])} speakers, fingerprint {fingerprint(model)}, "
-          f"{size:.1f} MB", file=sys.stderr)
+    print(
+        f"{dest}: step {ckpt['step']}, {len(ckpt['speakers'])} speakers, fingerprint {fingerprint(model)}, "
+        f"{size:.1f} MB",
+        file=sys.stderr,
+    )

@@ -35,9 +35,7 @@ def _walk(directory: str, exts: tuple[str, ...]) -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [
-            os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".") and _matches(f, exts)
-        ]
+        found += [os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".") and _matches(f, exts)]
     return found
 
 
@@ -64,9 +62,7 @@ def collect_inputs(args: Iterable[str], from_list: str | None, exts: tuple[str, 
     if args.count(STDIN) > 1:
         fail("- (stdin) can be given only once", 2)
     if STDIN in args and sys.stdin.isatty():
-        fail(
-            "- reads the input file from stdin, but stdin is a terminal (pipe or redirect a file into it)", 2
-        )
+        fail("- reads the input file from stdin, but stdin is a terminal (pipe or redirect a file into it)", 2)
     out = Inputs()
     seen: set[str] = set()
 
@@ -193,9 +189,7 @@ def ensure_parent(dst: str) -> None:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise OutputError(
-                f"cannot create the output directory {parent} ({err.strerror or err})"
-            ) from None
+            raise OutputError(f"cannot create the output directory {parent} ({err.strerror or err})") from None
 
 
 def check_usage(inputs: Inputs, out: str | None, out_dir: Path | None, outputs_per_file: int = 1) -> None:

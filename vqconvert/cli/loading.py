@@ -29,9 +29,7 @@ def load_cli_model(model: str | None, device: str) -> LoadedModel:
     try:
         return load_model(model, dev)
     except CheckpointError as err:
-        hint = (
-            " (pass -m/--model or set $VQCONVERT_MODEL)" if model is None and "not found" in str(err) else ""
-        )
+        hint = " (pass -m/--model or set $VQCONVERT_MODEL)" if model is None and "not found" in str(err) else ""
         fail(one_line(f"{err}{hint}"))
     except VQConvertError as err:
         fail(one_line(str(err)))

@@ -46,15 +46,11 @@ def train(
     lr_schedule: Annotated[
         str, typer.Option("--lr-schedule", help="cosine or constant (after warmup).")
     ] = D.lr_schedule,
-    warmup_steps: Annotated[
-        int, typer.Option("--warmup-steps", min=0, help="Linear warmup steps.")
-    ] = D.warmup_steps,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help="Linear warmup steps.")] = D.warmup_steps,
     seed: Annotated[int, typer.Option("--seed", help="Initialisation and crop seed.")] = D.seed,
     device: DeviceOpt = D.device,
     amp: Annotated[str, typer.Option("--amp", help="auto (bf16 on CUDA, off on CPU), bf16 or off.")] = D.amp,
-    compile: Annotated[
-        bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
-    ] = D.compile,
+    compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")] = D.compile,
     checkpoint_every: Annotated[
         int, typer.Option("--checkpoint-every", min=1, help="Save latest.pt every N steps.")
     ] = D.checkpoint_every,
@@ -66,17 +62,13 @@ def train(
     ] = D.validate_every,
     val_fraction: Annotated[
         float,
-        typer.Option(
-            "--val-fraction", min=0.0, max=0.99, help="Share of utterances held out for validation."
-        ),
+        typer.Option("--val-fraction", min=0.0, max=0.99, help="Share of utterances held out for validation."),
     ] = D.val_fraction,
     holdout: Annotated[
         list[str] | None,
         typer.Option("--holdout", help="Utterance id or glob always kept for validation (repeatable)."),
     ] = None,
-    cache_dir: Annotated[
-        str, typer.Option("--cache-dir", help="Where the decoded audio cache lives.")
-    ] = D.cache_dir,
+    cache_dir: Annotated[str, typer.Option("--cache-dir", help="Where the decoded audio cache lives.")] = D.cache_dir,
     ema: Annotated[
         bool, typer.Option("--ema/--no-ema", help="EMA codebook updates instead of the codebook loss.")
     ] = D.ema,
@@ -85,9 +77,7 @@ def train(
         typer.Option("--threads", min=1, help="CPU threads for torch (default: cores / processes)."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR/latest.pt.")] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar or log lines on stderr.")
-    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines on stderr.")] = False,
 ) -> None:
     """Train a VQ-VAE on one or more corpora; resumable (--resume) and safe to stop with Ctrl-C."""
 

@@ -223,9 +223,7 @@ def _install(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _build(
-    utts: Sequence[Utterance], settings: dict, key: str, cache_dir: Path, progress: bool, jobs: int
-) -> Path:
+def _build(utts: Sequence[Utterance], settings: dict, key: str, cache_dir: Path, progress: bool, jobs: int) -> Path:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -234,8 +232,13 @@ def _build(
     tmp.mkdir(parents=True)
     console = Console(stderr=True) if progress else None
     bar = Progress(
-        TextColumn("caching audio"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, disable=not progress, transient=True,
+        TextColumn("caching audio"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not progress,
+        transient=True,
     )
     entries: list[dict] = []
     skipped: list[str] = []
@@ -251,9 +254,11 @@ def _build(
                         _warn(f"skipping unreadable file: {result}", console)
                 else:
                     fh.write(result.tobytes())
-                    entries.append(asdict(CacheEntry(
-                        utt.speaker, utt.utt_id, str(utt.path), utt.text, offset, int(result.shape[0])
-                    )))
+                    entries.append(
+                        asdict(
+                            CacheEntry(utt.speaker, utt.utt_id, str(utt.path), utt.text, offset, int(result.shape[0]))
+                        )
+                    )
                     offset += int(result.shape[0])
                 bar.advance(task)
             fh.flush()
@@ -263,8 +268,13 @@ def _build(
         if not entries:
             raise DataError(f"none of the {len(utts)} audio files could be read; nothing to cache")
         index = {
-            "format": CACHE_FORMAT, "key": key, "settings": settings, "total_samples": offset,
-            "skipped": skipped, "utterances": entries, "complete": True,
+            "format": CACHE_FORMAT,
+            "key": key,
+            "settings": settings,
+            "total_samples": offset,
+            "skipped": skipped,
+            "utterances": entries,
+            "complete": True,
         }
         _write_json(tmp / INDEX_FILE, index)
         final = cache_dir / key
@@ -302,7 +312,8 @@ def _build_and_open(
         seconds = time.perf_counter() - start
         print(
             f"cached {len(cache)} utterances ({cache.total_seconds / 60:.1f} min) in {seconds:.1f} s",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
     return cache
 

@@ -62,7 +62,7 @@ def _check_root(root: str | Path) -> Path:
 
 
 def detect_layout(root: str | Path) -> str:
-    """"vctk092" (wav48_silence_trimmed/), "vctk080" (wav48/) or "generic" (<speaker>/<audio>)."""
+    """ "vctk092" (wav48_silence_trimmed/), "vctk080" (wav48/) or "generic" (<speaker>/<audio>)."""
     root = _check_root(root)
     if (root / "wav48_silence_trimmed").is_dir():
         return "vctk092"
@@ -104,7 +104,8 @@ def _scan_generic(root: Path) -> list[Utterance]:
     for speaker_dir in _subdirs(root):
         found: dict[str, Path] = {}
         paths = [
-            p for p in speaker_dir.rglob("*")
+            p
+            for p in speaker_dir.rglob("*")
             if _is_audio(p) and not any(x.startswith(".") for x in p.relative_to(speaker_dir).parts)
         ]
         for path in sorted(paths, key=lambda p: (str(p.with_suffix("")), rank[p.suffix.lower()])):

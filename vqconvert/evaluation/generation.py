@@ -39,7 +39,6 @@ class EvalItem:
     conversions: dict[str, np.ndarray] = field(default_factory=dict)  # target -> audio
 
 
-
 class GenerationSteps:
     """Mixed into `Evaluator` (uses its loaded, opts, cfg, sr, log, progress, note and _use)."""
 
@@ -52,9 +51,7 @@ class GenerationSteps:
                 self.note(f"skipped {u.key}: {err}")
                 continue
             known = u.speaker in self.loaded.speakers
-            it = EvalItem(
-                u, audio, cropped, secs, known, self.loaded.speakers.index(u.speaker) if known else None
-            )
+            it = EvalItem(u, audio, cropped, secs, known, self.loaded.speakers.index(u.speaker) if known else None)
             it.row = {
                 "key": u.key,
                 "speaker": u.speaker,
@@ -74,17 +71,26 @@ class GenerationSteps:
             items.append(it)
         return items
 
-    def _encode(self, items: list[EvalItem]) -> None:
+    def _encode(self, items: list[EvalItem], targets: list[str]) -> None:
         from vqconvert.inference import encode_audio
 
-        model = self.loaded.model
+        model, spk = self.loaded.model, self.loaded.speakers
         for it in items:
             it.codes = encode_audio(model, it.audio)
             it.row["frames"] = int(it.codes.numel())
             it.row["codes_used"] = int(torch.unique(it.codes).numel())
-            it.row["nll_bits_per_sample"] = None
+            it.row["nll_bits_per_sample"] = it.row["nll_other_speakers_bits"] = None
             if it.known and self._use("nll"):
                 it.row["nll_bits_per_sample"] = bits_per_sample(model, it.codes, it.spk_index, it.audio)
+                # The same codes and audio scored as other speakers (the transfer targets, else the next
+                # speaker): the gap says how much the decoder uses the speaker embedding at all.
+                others = [spk.index(t) for t in targets if t != it.utt.speaker] or (
+                    [(it.spk_index + 1) % len(spk)] if len(spk) > 1 else []
+                )
+                if others:
+                    it.row["nll_other_speakers_bits"] = sum(
+                        bits_per_sample(model, it.codes, o, it.audio) for o in others
+                    ) / len(others)
 
     def _generate(self, items: list[EvalItem], targets: list[str]) -> None:
         from vqconvert.generate import generate
@@ -99,9 +105,7 @@ class GenerationSteps:
                 if t != it.utt.speaker:
                     jobs.append((it, t, t))
         total = sum(int(it.codes.numel()) * self.cfg.hop for it, _, _ in jobs)
-        self.log(
-            f"generating {len(jobs)} clips ({total / self.sr:.1f} s of audio) in batches of {o.batch_size}"
-        )
+        self.log(f"generating {len(jobs)} clips ({total / self.sr:.1f} s of audio) in batches of {o.batch_size}")
         done = 0
         bs = max(1, o.batch_size)
         for b, start in enumerate(range(0, len(jobs), bs)):

@@ -175,4 +175,3 @@ class JudgingSteps:
                 "wer_source": wer(sel, "source"),
             }
         return out
-

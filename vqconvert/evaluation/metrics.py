@@ -34,9 +34,7 @@ def perplexity(counts: Sequence[int] | np.ndarray) -> float:
     return float(2.0 ** entropy_bits(counts))
 
 
-def codebook_stats(
-    codes: Sequence[torch.Tensor | np.ndarray], codebook_size: int, sample_rate: int, hop: int
-) -> dict:
+def codebook_stats(codes: Sequence[torch.Tensor | np.ndarray], codebook_size: int, sample_rate: int, hop: int) -> dict:
     """Usage of the codebook over code sequences: used / K, perplexity, nominal and entropy-coded rate."""
     counts = np.zeros(codebook_size, np.int64)
     for c in codes:
@@ -162,7 +160,6 @@ def mcd(ref: np.ndarray, deg: np.ndarray, sample_rate: int = 16000) -> float:
     path = dtw_path(diff)
     k = 10.0 / math.log(10.0) * math.sqrt(2.0)
     return float(k * diff[path[:, 0], path[:, 1]].mean())
-
 
 
 def noise_clips(seconds: float, sample_rate: int = 16000, seed: int = 0) -> dict[str, np.ndarray]:

@@ -51,4 +51,3 @@ class EvalOptions:
     out_dir: Path | None = None  # save input, reconstruction and conversions as WAV here
     mic: str = "mic1"
     judge_device: str = "cpu"
-

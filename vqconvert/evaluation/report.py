@@ -28,11 +28,9 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-
 def mean_or_none(values) -> float | None:
     vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     return sum(vals) / len(vals) if vals else None
-
 
 
 class ReportSteps:
@@ -54,12 +52,13 @@ class ReportSteps:
 
     def _reconstruction_summary(self, items: list[EvalItem], known: list[EvalItem], speaker: dict | None) -> dict:
         rows = [i.row for i in items]
-        nll = [
-            (i.row["nll_bits_per_sample"], len(i.audio))
-            for i in known
-            if i.row["nll_bits_per_sample"] is not None
-        ]
+        nll = [(i.row["nll_bits_per_sample"], len(i.audio)) for i in known if i.row["nll_bits_per_sample"] is not None]
         nll_mean = sum(v * n for v, n in nll) / sum(n for _, n in nll) if nll else None
+        gain = [
+            (i.row["nll_other_speakers_bits"] - i.row["nll_bits_per_sample"], len(i.audio))
+            for i in known
+            if i.row["nll_bits_per_sample"] is not None and i.row.get("nll_other_speakers_bits") is not None
+        ]
         by_voice: dict[str, dict] = {}
         for spk in sorted({r["speaker"] for r in rows}):
             rs = [r for r in rows if r["speaker"] == spk]
@@ -75,14 +74,12 @@ class ReportSteps:
             ok = [i.row["reconstruction_identified_as"] == i.utt.speaker for i in known]
             acc = self._accuracy(sum(ok), len(ok), speaker)
         if not known:
-            self.note(
-                "no source speaker is known to the model: no NLL, and reconstructions use the first "
-                "target voice"
-            )
+            self.note("no source speaker is known to the model: no NLL, and reconstructions use the first target voice")
         return {
             "n": len(items),
             "nll_bits_per_sample": nll_mean,
             "nll_n": len(nll),
+            "speaker_gain_bits": sum(v * n for v, n in gain) / sum(n for _, n in gain) if gain else None,
             "stoi": mean_or_none(r["stoi"] for r in rows),
             "stoi_n": sum(r["stoi"] is not None for r in rows),
             "mcd_db": mean_or_none(r["mcd_db"] for r in rows),
@@ -121,9 +118,7 @@ class ReportSteps:
 
         def summarise(sel) -> dict:
             return {
-                "speaker_id": self._accuracy(
-                    sum(c["identified_as"] == c["target"] for _, c in sel), len(sel), speaker
-                ),
+                "speaker_id": self._accuracy(sum(c["identified_as"] == c["target"] for _, c in sel), len(sel), speaker),
                 "identified_as_source": (
                     sum(c["identified_as"] == i.utt.speaker for i, c in sel) / len(sel) if sel else None
                 ),
@@ -184,4 +179,3 @@ class ReportSteps:
                 "10/ln10*sqrt(2*sum d^2) averaged over the path",
             },
         }
-

@@ -83,8 +83,7 @@ class Evaluator(GenerationSteps, JudgingSteps, ReportSteps):
                 raise EvalError(f"missing eval packages: {what}; install them with: {INSTALL_HINT}")
             self.notes.append(f"missing eval packages: {what}: those judges are skipped; {INSTALL_HINT}")
             self.log(
-                f"warning: missing eval packages: {what}: those judges are skipped; install them "
-                f"with: {INSTALL_HINT}"
+                f"warning: missing eval packages: {what}: those judges are skipped; install them with: {INSTALL_HINT}"
             )
 
     def _use(self, name: str) -> bool:
@@ -133,7 +132,7 @@ class Evaluator(GenerationSteps, JudgingSteps, ReportSteps):
             f"({len(pool)} utterances); targets: {', '.join(targets) or '-'}"
         )
 
-        self._encode(items)
+        self._encode(items, targets)
         self._generate(items, targets)
         if o.out_dir is not None:
             self._save(items)
@@ -205,9 +204,7 @@ class Evaluator(GenerationSteps, JudgingSteps, ReportSteps):
         for root in self._reference_roots():
             if root not in self.data:
                 present |= {u.speaker for u in self._scan_quiet(root)}
-        return default_targets(
-            loaded.speakers, [s for s in loaded.speakers if s in present], self.opts.n_targets
-        )
+        return default_targets(loaded.speakers, [s for s in loaded.speakers if s in present], self.opts.n_targets)
 
     def _reference_roots(self) -> list[str]:
         if self.opts.reference_roots is not None:

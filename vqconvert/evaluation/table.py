@@ -41,6 +41,12 @@ def render(result: dict):
         str(rec["nll_n"]),
         "teacher-forced, known speakers; 8 = uniform over 256 mu-law classes",
     )
+    t.add_row(
+        "speaker gain (bits/sample)",
+        _f(rec.get("speaker_gain_bits"), "{:.3f}"),
+        str(rec["nll_n"]),
+        "NLL as other speakers minus as the true one; ~0: the decoder ignores the speaker",
+    )
     t.add_row("STOI", _f(rec["stoi"], "{:.3f}"), str(rec["stoi_n"]), "vs input, 0..1 (pystoi)")
     t.add_row(
         "MCD (dB)",
@@ -51,9 +57,7 @@ def render(result: dict):
     t.add_row("PESQ-WB", _f(rec["pesq_wb"]), str(rec["pesq_n"]), "1..4.6")
     acc, chance, noise = _acc(rec["speaker_id"])
     t.add_row("speaker ID = source", acc, "", f"chance {chance}; noise (white / pink) picks {noise}")
-    t.add_row(
-        "similarity to source", _f(rec["similarity_to_source"], "{:.3f}"), "", "cosine to the source centroid"
-    )
+    t.add_row("similarity to source", _f(rec["similarity_to_source"], "{:.3f}"), "", "cosine to the source centroid")
     out.append(t)
 
     t = Table(title="Codebook", title_justify="left")
@@ -141,4 +145,3 @@ def render(result: dict):
     for n in result["notes"]:
         out.append(f"note: {n}")
     return out
-

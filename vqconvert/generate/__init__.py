@@ -64,8 +64,11 @@ def _resolve(backend: str, model, w: Weights, opts: dict) -> str:
     if backend in ("auto", "c"):
         if not fast.supported(w):
             if backend == "c":
-                print("vqconvert: the C generator needs channel counts divisible by 8 (16 for the gate); "
-                      "using the torch generator", file=sys.stderr)
+                print(
+                    "vqconvert: the C generator needs channel counts divisible by 8 (16 for the gate); "
+                    "using the torch generator",
+                    file=sys.stderr,
+                )
             return "torch"
         if fast.load() is None:
             fast.warn_fallback()
@@ -98,11 +101,19 @@ def _engine(model, codes, speakers, backend: str, inv_temp: float, greedy: bool,
     return eng, cond.lengths, name
 
 
-def generate_stream(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], *,
-                    chunk_samples: int = 16000, temperature: float = 1.0, greedy: bool = False,
-                    seed: int | None = None, backend: str = "auto",
-                    progress: Callable[[int, int], None] | None = None,
-                    _engine_opts: dict | None = None) -> Iterator[list[torch.Tensor]]:
+def generate_stream(
+    model: VQVAE,
+    codes: list[torch.Tensor],
+    speakers: list[int],
+    *,
+    chunk_samples: int = 16000,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    seed: int | None = None,
+    backend: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    _engine_opts: dict | None = None,
+) -> Iterator[list[torch.Tensor]]:
     """Like `generate`, yielding per utterance the next piece of up to `chunk_samples` samples at each
     step (an empty tensor for an utterance that has finished).  Memory stays bounded by the chunk and a
     1024-sample conditioning block, whatever the length of the audio; the concatenated pieces equal
@@ -111,15 +122,24 @@ def generate_stream(model: VQVAE, codes: list[torch.Tensor], speakers: list[int]
     inv_temp, greedy = temperature_args(temperature, greedy)
     eng, lengths, _ = _engine(model, codes, speakers, backend, inv_temp, greedy, _engine_opts or {})
     Q = model.cfg.mu_classes
-    for idx, _ in drive(eng, lengths, chunk_samples=chunk_samples, inv_temp=inv_temp, greedy=greedy,
-                        seed=seed, progress=progress):
+    for idx, _ in drive(
+        eng, lengths, chunk_samples=chunk_samples, inv_temp=inv_temp, greedy=greedy, seed=seed, progress=progress
+    ):
         yield [to_audio(i, Q) for i in idx]
 
 
-def generate(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], *, temperature: float = 1.0,
-             greedy: bool = False, seed: int | None = None, backend: str = "auto",
-             progress: Callable[[int, int], None] | None = None,
-             _engine_opts: dict | None = None) -> list[torch.Tensor]:
+def generate(
+    model: VQVAE,
+    codes: list[torch.Tensor],
+    speakers: list[int],
+    *,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    seed: int | None = None,
+    backend: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    _engine_opts: dict | None = None,
+) -> list[torch.Tensor]:
     """Decode code sequences to audio.
 
     codes: per utterance a (F_i,) tensor of code indices (lengths may differ); speakers: per utterance
@@ -132,17 +152,25 @@ def generate(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], *, te
     inv_temp, greedy = temperature_args(temperature, greedy)
     eng, lengths, _ = _engine(model, codes, speakers, backend, inv_temp, greedy, _engine_opts or {})
     parts: list[list[np.ndarray]] = [[] for _ in codes]
-    for idx, _ in drive(eng, lengths, chunk_samples=16000, inv_temp=inv_temp, greedy=greedy, seed=seed,
-                        progress=progress):
+    for idx, _ in drive(
+        eng, lengths, chunk_samples=16000, inv_temp=inv_temp, greedy=greedy, seed=seed, progress=progress
+    ):
         for i, a in enumerate(idx):
             parts[i].append(a)
     Q = model.cfg.mu_classes
     return [to_audio(np.concatenate(p) if p else np.zeros(0, np.int32), Q) for p in parts]
 
 
-def incremental_logits(model: VQVAE, codes: list[torch.Tensor], speakers: list[int],
-                       audio: list[torch.Tensor], *, backend: str = "torch", chunk_samples: int = 1 << 30,
-                       _engine_opts: dict | None = None) -> list[torch.Tensor]:
+def incremental_logits(
+    model: VQVAE,
+    codes: list[torch.Tensor],
+    speakers: list[int],
+    audio: list[torch.Tensor],
+    *,
+    backend: str = "torch",
+    chunk_samples: int = 1 << 30,
+    _engine_opts: dict | None = None,
+) -> list[torch.Tensor]:
     """Run the incremental step of `backend` teacher-forced on `audio` (per utterance (F_i * 64,) in
     [-1, 1]) and return per utterance its logits (Q, F_i * 64): the same quantity as
     `model.decode_logits` (tests check they agree)."""
@@ -150,16 +178,15 @@ def incremental_logits(model: VQVAE, codes: list[torch.Tensor], speakers: list[i
 
     codes, speakers = check_inputs(model, codes, speakers)
     Q = model.cfg.mu_classes
-    forced = [mu_law_encode(torch.as_tensor(a).reshape(-1).float().cpu(), Q).numpy().astype(np.int32)
-              for a in audio]
+    forced = [mu_law_encode(torch.as_tensor(a).reshape(-1).float().cpu(), Q).numpy().astype(np.int32) for a in audio]
     eng, lengths, name = _engine(model, codes, speakers, backend, 1.0, True, _engine_opts or {})
     for f, n in zip(forced, lengths, strict=True):
         if len(f) != n:
             raise ValueError(f"audio has {len(f)} samples, codes need {n}")
     parts: list[list[np.ndarray]] = [[] for _ in codes]
-    for _, lg in drive(eng, lengths, chunk_samples=chunk_samples, inv_temp=1.0, greedy=True, seed=0,
-                       forced=forced, want_logits=True):
+    for _, lg in drive(
+        eng, lengths, chunk_samples=chunk_samples, inv_temp=1.0, greedy=True, seed=0, forced=forced, want_logits=True
+    ):
         for i, a in enumerate(lg):
             parts[i].append(a)
-    return [torch.from_numpy(np.concatenate(p) if p else np.zeros((0, Q), np.float32)).t().contiguous()
-            for p in parts]
+    return [torch.from_numpy(np.concatenate(p) if p else np.zeros((0, Q), np.float32)).t().contiguous() for p in parts]

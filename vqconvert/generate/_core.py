@@ -71,14 +71,27 @@ class Weights:
         else:
             wr, br = torch.zeros(0, R, G // 2), torch.zeros(0, R)
         return Weights(
-            L=L, R=R, G=G, S=cfg.skip_channels, H=cfg.head_channels, Q=cfg.mu_classes, C=cfg.cond_channels,
-            dil=list(cfg.dilations), embed=f(dec.embed.weight),
-            w0=dw[..., 0].contiguous(), w1=dw[..., 1].contiguous(), wr=wr, br=br,
+            L=L,
+            R=R,
+            G=G,
+            S=cfg.skip_channels,
+            H=cfg.head_channels,
+            Q=cfg.mu_classes,
+            C=cfg.cond_channels,
+            dil=list(cfg.dilations),
+            embed=f(dec.embed.weight),
+            w0=dw[..., 0].contiguous(),
+            w1=dw[..., 1].contiguous(),
+            wr=wr,
+            br=br,
             ws=torch.stack([f(c.weight[:, :, 0]) for c in dec.skip]),
             bs=torch.stack([f(c.bias) for c in dec.skip]),
-            wh1=f(dec.head1.weight[:, :, 0]), bh1=f(dec.head1.bias),
-            wh2=f(dec.head2.weight[:, :, 0]), bh2=f(dec.head2.bias),
-            wc=f(dec.cond_proj.weight[:, :, 0]), bc=f(dec.cond_proj.bias),
+            wh1=f(dec.head1.weight[:, :, 0]),
+            bh1=f(dec.head1.bias),
+            wh2=f(dec.head2.weight[:, :, 0]),
+            bh2=f(dec.head2.bias),
+            wc=f(dec.cond_proj.weight[:, :, 0]),
+            bc=f(dec.cond_proj.bias),
         )
 
     def macs_per_sample(self) -> int:
@@ -96,8 +109,9 @@ class Conditioner:
     `perm` reorders the L*G gate rows of every layer (the C kernel interleaves tanh and sigmoid tiles).
     """
 
-    def __init__(self, model, codes: list[torch.Tensor], speakers: list[int], w: Weights,
-                 perm: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, model, codes: list[torch.Tensor], speakers: list[int], w: Weights, perm: torch.Tensor | None = None
+    ) -> None:
         cfg = model.cfg
         dec = model.decoder
         self.hop = cfg.hop
@@ -146,7 +160,7 @@ class Conditioner:
         win = self.u[ids, fa:fb].transpose(1, 2)  # zero rows past each utterance's end
         y = F.conv_transpose1d(win, self.up_w, self.up_b, stride=hop)
         j0 = s0 - fa * hop + half
-        feat = torch.relu(y[:, :, j0:j0 + (s1 - s0)]).transpose(1, 2)
+        feat = torch.relu(y[:, :, j0 : j0 + (s1 - s0)]).transpose(1, 2)
         return feat, s0, 1
 
     def layer_cond(self, ids: torch.Tensor, s0: int, s1: int) -> tuple[torch.Tensor, int, int]:
@@ -186,8 +200,9 @@ class CondCache:
             t = end
 
 
-def sample_indices(logits: torch.Tensor, inv_temp: float, greedy: bool,
-                   unif: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+def sample_indices(
+    logits: torch.Tensor, inv_temp: float, greedy: bool, unif: torch.Tensor | np.ndarray | None
+) -> torch.Tensor:
     """The one sampling rule of every backend: argmax when greedy, else inverse CDF of
     softmax(logits / T) at the given uniforms: p = exp((l - max) * (1/T)) in fp32, cumulated in fp64,
     first index whose cumulative sum exceeds u * total.  (B, Q) -> (B,) long."""
@@ -229,10 +244,18 @@ def check_inputs(model, codes, speakers) -> tuple[list[torch.Tensor], list[int]]
     return out, spk
 
 
-def drive(engine, lengths: list[int], *, chunk_samples: int, inv_temp: float, greedy: bool,
-          seed: int | None, progress: Callable[[int, int], None] | None = None,
-          forced: list[np.ndarray] | None = None, want_logits: bool = False,
-          ) -> Iterator[tuple[list[np.ndarray], list[np.ndarray] | None]]:
+def drive(
+    engine,
+    lengths: list[int],
+    *,
+    chunk_samples: int,
+    inv_temp: float,
+    greedy: bool,
+    seed: int | None,
+    progress: Callable[[int, int], None] | None = None,
+    forced: list[np.ndarray] | None = None,
+    want_logits: bool = False,
+) -> Iterator[tuple[list[np.ndarray], list[np.ndarray] | None]]:
     """Advance all streams, yielding per stream the mu-law indices (and logits) of the next
     up-to-chunk_samples samples; finished streams get empty arrays."""
     if chunk_samples < 1:
@@ -265,7 +288,7 @@ def drive(engine, lengths: list[int], *, chunk_samples: int, inv_temp: float, gr
             if forced is not None:
                 fz = np.zeros((len(alive), n), dtype=np.int32)
                 for r, i in enumerate(alive):
-                    seg = forced[i][produced:produced + n]
+                    seg = forced[i][produced : produced + n]
                     fz[r, : len(seg)] = seg
             idx, lg = engine.run(alive, produced, n, unif, fz, want_logits)
             for r, i in enumerate(alive):

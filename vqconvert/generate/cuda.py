@@ -23,9 +23,18 @@ from vqconvert.generate._core import SILENCE, Conditioner, Weights, sample_indic
 
 
 class GraphEngine:
-    def __init__(self, w: Weights, cond: Conditioner, n_streams: int, inv_temp: float = 1.0,
-                 greedy: bool = False, device: str | torch.device | None = None, steps: int = 64,
-                 use_graph: bool | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        w: Weights,
+        cond: Conditioner,
+        n_streams: int,
+        inv_temp: float = 1.0,
+        greedy: bool = False,
+        device: str | torch.device | None = None,
+        steps: int = 64,
+        use_graph: bool | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         dev = torch.device(device) if device is not None else torch.device("cuda")
         self.dev, self.w, self.cond = dev, w, cond
         self.quantum = steps
@@ -57,7 +66,7 @@ class GraphEngine:
         lhalf = half.repeat(L)
         self.wcT = d(cond.wcT * lhalf)  # (C, L*G)
         self.cbias = torch.zeros(B, L * G, device=dev, dtype=dt)
-        self.cbias[: n_streams] = d(cond.bias * lhalf)
+        self.cbias[:n_streams] = d(cond.bias * lhalf)
         # state
         offs = np.concatenate([[0], np.cumsum(w.dil)[:-1]])
         self.offs = torch.as_tensor(offs, dtype=torch.long, device=dev)
@@ -113,8 +122,9 @@ class GraphEngine:
             self._step(k, c, forced, want_logits)
 
     @torch.no_grad()
-    def run(self, ids: np.ndarray, t0: int, n: int, unif: np.ndarray | None, forced: np.ndarray | None,
-            want_logits: bool):
+    def run(
+        self, ids: np.ndarray, t0: int, n: int, unif: np.ndarray | None, forced: np.ndarray | None, want_logits: bool
+    ):
         if n != self.quantum or t0 % self.quantum:
             raise ValueError("the CUDA engine advances whole frames")
         B = self.B

@@ -166,8 +166,10 @@ def warn_fallback() -> None:
     """One warning per process when the C backend was wanted but cannot be used."""
     if not _state["warned"]:
         _state["warned"] = True
-        print(f"vqconvert: fast C generator unavailable ({_state['error']}); using the slower torch "
-              "generator", file=sys.stderr)
+        print(
+            f"vqconvert: fast C generator unavailable ({_state['error']}); using the slower torch generator",
+            file=sys.stderr,
+        )
 
 
 def _reset() -> None:
@@ -177,8 +179,14 @@ def _reset() -> None:
 
 
 def supported(w: Weights) -> bool:
-    return w.R % 8 == 0 and w.G % 16 == 0 and w.S % 8 == 0 and w.H % 8 == 0 and w.Q % 8 == 0 and all(
-        d > 0 and d & (d - 1) == 0 for d in w.dil)
+    return (
+        w.R % 8 == 0
+        and w.G % 16 == 0
+        and w.S % 8 == 0
+        and w.H % 8 == 0
+        and w.Q % 8 == 0
+        and all(d > 0 and d & (d - 1) == 0 for d in w.dil)
+    )
 
 
 _MODEL_PTRS = ("dil", "embed", "wd", "wr", "ws", "br", "bs", "wh1", "bh1", "wh2", "bh2")
@@ -186,23 +194,40 @@ _MODEL_PTRS = ("dil", "embed", "wd", "wr", "ws", "br", "bs", "wh1", "bh1", "wh2"
 
 class _Model(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int) for n in ("L", "R", "G", "S", "H", "Q", "fp16")] + [
-        (n, ctypes.c_void_p) for n in _MODEL_PTRS]
+        (n, ctypes.c_void_p) for n in _MODEL_PTRS
+    ]
 
 
 class _Job(ctypes.Structure):
-    _fields_ = [("nact", ctypes.c_int32), ("nsteps", ctypes.c_int32), ("nthreads", ctypes.c_int32),
-                ("greedy", ctypes.c_int32), ("inv_temp", ctypes.c_float), ("idx", ctypes.c_void_p),
-                ("queues", ctypes.c_void_p), ("qstride", ctypes.c_int64), ("prev", ctypes.c_void_p),
-                ("tpos", ctypes.c_void_p), ("cond", ctypes.c_void_p), ("cidx", ctypes.c_void_p),
-                ("cbs", ctypes.c_int64), ("cts", ctypes.c_int64), ("cbase", ctypes.c_int64),
-                ("cdiv", ctypes.c_int32), ("unif", ctypes.c_void_p), ("forced", ctypes.c_void_p),
-                ("logits", ctypes.c_void_p), ("out", ctypes.c_void_p), ("solo_step", ctypes.c_int32)]
+    _fields_ = [
+        ("nact", ctypes.c_int32),
+        ("nsteps", ctypes.c_int32),
+        ("nthreads", ctypes.c_int32),
+        ("greedy", ctypes.c_int32),
+        ("inv_temp", ctypes.c_float),
+        ("idx", ctypes.c_void_p),
+        ("queues", ctypes.c_void_p),
+        ("qstride", ctypes.c_int64),
+        ("prev", ctypes.c_void_p),
+        ("tpos", ctypes.c_void_p),
+        ("cond", ctypes.c_void_p),
+        ("cidx", ctypes.c_void_p),
+        ("cbs", ctypes.c_int64),
+        ("cts", ctypes.c_int64),
+        ("cbase", ctypes.c_int64),
+        ("cdiv", ctypes.c_int32),
+        ("unif", ctypes.c_void_p),
+        ("forced", ctypes.c_void_p),
+        ("logits", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+        ("solo_step", ctypes.c_int32),
+    ]
 
 
 def gate_perm(G: int) -> np.ndarray:
     """Gate rows in the kernel's order: 8 tanh rows, the 8 matching sigmoid rows, the next 8, ..."""
     G2 = G // 2
-    return np.concatenate([np.r_[8 * p:8 * p + 8, G2 + 8 * p:G2 + 8 * p + 8] for p in range(G2 // 8)])
+    return np.concatenate([np.r_[8 * p : 8 * p + 8, G2 + 8 * p : G2 + 8 * p + 8] for p in range(G2 // 8)])
 
 
 def _tiles(m: np.ndarray) -> np.ndarray:
@@ -286,8 +311,17 @@ def default_fp16(lib) -> bool:
 class CEngine:
     quantum = 1
 
-    def __init__(self, lib, w: Weights, cond: Conditioner, n_streams: int, inv_temp: float = 1.0,
-                 greedy: bool = False, threads: int | None = None, fp16: bool | None = None) -> None:
+    def __init__(
+        self,
+        lib,
+        w: Weights,
+        cond: Conditioner,
+        n_streams: int,
+        inv_temp: float = 1.0,
+        greedy: bool = False,
+        threads: int | None = None,
+        fp16: bool | None = None,
+    ) -> None:
         self.lib, self.w, self.cache = lib, w, CondCache(cond)
         self.inv_temp, self.greedy = inv_temp, greedy
         self.threads = default_threads() if threads is None else threads
@@ -303,11 +337,18 @@ class CEngine:
         perm = gate_perm(w.G)
         wd = torch.cat([w.w0, w.w1], dim=2)[:, perm]  # (L, G, 2R)
         self._keep = dict(
-            dil=np.asarray(w.dil, dtype=np.int32), embed=np.ascontiguousarray(w.embed.numpy()),
-            wd=mat(wd), wr=mat(w.wr) if w.L > 1 else np.zeros(8, np.float32), ws=mat(w.ws),
+            dil=np.asarray(w.dil, dtype=np.int32),
+            embed=np.ascontiguousarray(w.embed.numpy()),
+            wd=mat(wd),
+            wr=mat(w.wr) if w.L > 1 else np.zeros(8, np.float32),
+            ws=mat(w.ws),
             br=np.ascontiguousarray(w.br.numpy()) if w.L > 1 else np.zeros(8, np.float32),
-            bs=np.ascontiguousarray(w.bs.sum(0).numpy()), wh1=mat(w.wh1),
-            bh1=np.ascontiguousarray(w.bh1.numpy()), wh2=mat(w.wh2), bh2=np.ascontiguousarray(w.bh2.numpy()))
+            bs=np.ascontiguousarray(w.bs.sum(0).numpy()),
+            wh1=mat(w.wh1),
+            bh1=np.ascontiguousarray(w.bh1.numpy()),
+            wh2=mat(w.wh2),
+            bh2=np.ascontiguousarray(w.bh2.numpy()),
+        )
         k = self._keep
         self.model = _Model(w.L, w.R, w.G, w.S, w.H, w.Q, int(self.fp16), *(_ptr(k[n]) for n in _MODEL_PTRS))
         B = n_streams
@@ -321,8 +362,9 @@ class CEngine:
         perm = gate_perm(w.G)
         return torch.as_tensor(np.concatenate([layer * w.G + perm for layer in range(w.L)]), dtype=torch.long)
 
-    def run(self, ids: np.ndarray, t0: int, n: int, unif: np.ndarray | None, forced: np.ndarray | None,
-            want_logits: bool):
+    def run(
+        self, ids: np.ndarray, t0: int, n: int, unif: np.ndarray | None, forced: np.ndarray | None, want_logits: bool
+    ):
         nb = len(ids)
         Q = self.w.Q
         ids32 = np.ascontiguousarray(ids, dtype=np.int32)
@@ -340,10 +382,28 @@ class CEngine:
                 u = None if unif is None or self.greedy else np.ascontiguousarray(unif[:, seg], np.float64)
                 f = None if forced is None else np.ascontiguousarray(forced[:, seg], dtype=np.int32)
                 lg = np.zeros((nb, m, Q), dtype=np.float32) if want_logits else None
-                job = _Job(nb, m, threads, int(self.greedy), self.inv_temp, _ptr(ids32),
-                           _ptr(self.queues), self.qstride, _ptr(self.prev), _ptr(self.tpos), _ptr(c),
-                           _ptr(rows), c.shape[1] * c.shape[2], c.shape[2], base, div, _ptr(u), _ptr(f),
-                           _ptr(lg), _ptr(o))
+                job = _Job(
+                    nb,
+                    m,
+                    threads,
+                    int(self.greedy),
+                    self.inv_temp,
+                    _ptr(ids32),
+                    _ptr(self.queues),
+                    self.qstride,
+                    _ptr(self.prev),
+                    _ptr(self.tpos),
+                    _ptr(c),
+                    _ptr(rows),
+                    c.shape[1] * c.shape[2],
+                    c.shape[2],
+                    base,
+                    div,
+                    _ptr(u),
+                    _ptr(f),
+                    _ptr(lg),
+                    _ptr(o),
+                )
                 t = time.perf_counter()
                 rc = self.lib.wg_run(ctypes.byref(self.model), ctypes.byref(job))
                 if rc != 0:

@@ -15,8 +15,9 @@ from vqconvert.generate._core import SILENCE, CondCache, Conditioner, Weights, s
 class TorchEngine:
     quantum = 1
 
-    def __init__(self, w: Weights, cond: Conditioner, n_streams: int, inv_temp: float = 1.0,
-                 greedy: bool = False) -> None:
+    def __init__(
+        self, w: Weights, cond: Conditioner, n_streams: int, inv_temp: float = 1.0, greedy: bool = False
+    ) -> None:
         self.w, self.cache = w, CondCache(cond)
         self.inv_temp, self.greedy = inv_temp, greedy
         B = n_streams
@@ -40,7 +41,7 @@ class TorchEngine:
         for layer, d in enumerate(w.dil):
             q = self.queues[layer]
             slot = t % d
-            h = torch.addmm(cond[:, layer * G:(layer + 1) * G], q[ids, slot], self.w0T[layer])
+            h = torch.addmm(cond[:, layer * G : (layer + 1) * G], q[ids, slot], self.w0T[layer])
             h.addmm_(x, self.w1T[layer])
             q[ids, slot] = x  # after its old content (x[t - d]) was used
             z = torch.tanh(h[:, :G2]) * torch.sigmoid(h[:, G2:])
@@ -51,8 +52,9 @@ class TorchEngine:
         return torch.addmm(w.bh2, a, self.wh2T)
 
     @torch.no_grad()
-    def run(self, ids: np.ndarray, t0: int, n: int, unif: np.ndarray | None, forced: np.ndarray | None,
-            want_logits: bool):
+    def run(
+        self, ids: np.ndarray, t0: int, n: int, unif: np.ndarray | None, forced: np.ndarray | None, want_logits: bool
+    ):
         B = self.prev.shape[0]
         sel: torch.Tensor | slice = slice(None) if len(ids) == B else torch.as_tensor(ids, dtype=torch.long)
         out = np.zeros((len(ids), n), dtype=np.int32)
@@ -66,8 +68,7 @@ class TorchEngine:
                 if forced is not None:
                     nxt = torch.as_tensor(forced[:, s], dtype=torch.long)
                 else:
-                    nxt = sample_indices(logits, self.inv_temp, self.greedy,
-                                         None if unif is None else unif[:, s])
+                    nxt = sample_indices(logits, self.inv_temp, self.greedy, None if unif is None else unif[:, s])
                 self.prev[sel] = nxt
                 out[:, s] = nxt.numpy()
                 if lg_out is not None:
@@ -76,8 +77,17 @@ class TorchEngine:
 
 
 @torch.no_grad()
-def naive_generate(model, codes: torch.Tensor, speaker: int, n_samples: int, *, inv_temp: float = 1.0,
-                   greedy: bool = True, seed: int = 0, history: np.ndarray | None = None) -> np.ndarray:
+def naive_generate(
+    model,
+    codes: torch.Tensor,
+    speaker: int,
+    n_samples: int,
+    *,
+    inv_temp: float = 1.0,
+    greedy: bool = True,
+    seed: int = 0,
+    history: np.ndarray | None = None,
+) -> np.ndarray:
     """The textbook way: for every sample, run the whole teacher-forced decoder over the last
     receptive-field samples and keep the last logits.  O(receptive field) per sample (benchmark only).
     `history`: mu-law samples already generated (the first len(history) samples of the codes' audio);
@@ -93,18 +103,18 @@ def naive_generate(model, codes: torch.Tensor, speaker: int, n_samples: int, *, 
     hist = [SILENCE] + ([] if history is None else [int(v) for v in history])
     for t in range(len(hist) - 1, len(hist) - 1 + n_samples):
         lo = max(0, t + 1 - rf)
-        prev = torch.tensor([hist[lo:t + 1]], device=dev)
+        prev = torch.tensor([hist[lo : t + 1]], device=dev)
         g = cfg.gate_channels
-        cond = dec.layer_cond(cond_all[:, :, lo:t + 1], spk)
+        cond = dec.layer_cond(cond_all[:, :, lo : t + 1], spk)
         x = dec.embed(prev).transpose(1, 2)
         skip = 0
         for i, (d, conv) in enumerate(zip(dec.dilations, dec.dilated, strict=True)):
-            h = conv(torch.nn.functional.pad(x, (d, 0))) + cond[:, i * g:(i + 1) * g]
-            z = torch.tanh(h[:, : g // 2]) * torch.sigmoid(h[:, g // 2:])
+            h = conv(torch.nn.functional.pad(x, (d, 0))) + cond[:, i * g : (i + 1) * g]
+            z = torch.tanh(h[:, : g // 2]) * torch.sigmoid(h[:, g // 2 :])
             skip = skip + dec.skip[i](z)
             if i < len(dec.res):
                 x = x + dec.res[i](z)
         logits = dec.head2(torch.relu(dec.head1(torch.relu(skip))))[:, :, -1].float().cpu()
         u = None if greedy else rng.random(1)
         hist.append(int(sample_indices(logits, inv_temp, greedy, u)[0]))
-    return np.asarray(hist[len(hist) - n_samples:], dtype=np.int32)
+    return np.asarray(hist[len(hist) - n_samples :], dtype=np.int32)

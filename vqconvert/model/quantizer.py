@@ -45,8 +45,9 @@ def kmeans_pp(x: torch.Tensor, k: int, generator: torch.Generator | None = None)
 class VectorQuantizer(nn.Module):
     """(B, D, F) z_e -> nearest of K codes. Training-time state (usage, init flag) lives in buffers."""
 
-    def __init__(self, k: int, dim: int, beta: float = 0.25, ema: bool = False, decay: float = 0.99,
-                 dead_code_steps: int = 20) -> None:
+    def __init__(
+        self, k: int, dim: int, beta: float = 0.25, ema: bool = False, decay: float = 0.99, dead_code_steps: int = 20
+    ) -> None:
         super().__init__()
         self.k, self.dim, self.beta, self.ema, self.decay = k, dim, beta, ema, decay
         self.dead_code_steps = dead_code_steps

@@ -42,8 +42,9 @@ class VQVAE(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg.enc_hidden, cfg.latent_dim, cfg.enc_res_blocks)
-        self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.latent_dim, cfg.beta, cfg.ema, cfg.ema_decay,
-                                         cfg.dead_code_steps)
+        self.quantizer = VectorQuantizer(
+            cfg.codebook_size, cfg.latent_dim, cfg.beta, cfg.ema, cfg.ema_decay, cfg.dead_code_steps
+        )
         self.decoder = WaveNet(cfg)
 
     def forward(self, audio: torch.Tensor, speaker: torch.Tensor) -> LossOutput:
@@ -73,7 +74,10 @@ class VQVAE(nn.Module):
 
     def num_parameters(self) -> dict[str, int]:
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        parts = {"encoder": count(self.encoder), "quantizer": self.cfg.codebook_size * self.cfg.latent_dim,
-                 "decoder": count(self.decoder)}
+        parts = {
+            "encoder": count(self.encoder),
+            "quantizer": self.cfg.codebook_size * self.cfg.latent_dim,
+            "decoder": count(self.decoder),
+        }
         parts["total"] = sum(parts.values())
         return parts

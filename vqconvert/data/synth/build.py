@@ -45,8 +45,12 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
             self.bar = Progress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
             )
             self.task = self.bar.add_task("synthesizing", total=total)
             self.bar.start()
@@ -206,9 +210,7 @@ def build_synth_corpus(
         "utterances_per_voice": n_per_voice,
         "voices": voice_rows,
         "engines": engine_versions(engines),
-        "packages": package_versions(
-            [p for e in engines for p in PACKAGES.get(e, ())] + ["fortunes", "fortunes-min"]
-        ),
+        "packages": package_versions([p for e in engines for p in PACKAGES.get(e, ())] + ["fortunes", "fortunes-min"]),
         "text": {
             "source": "Debian package `fortunes` (and `fortunes-min`), " + str(texts.FORTUNE_DIR),
             "files": list(texts.FORTUNE_FILES),
@@ -222,4 +224,3 @@ def build_synth_corpus(
     if n_todo:
         say(f"synthesized {n_todo} utterances in {elapsed:.1f} s ({n_todo / max(elapsed, 1e-9):.1f} utt/s)")
     return manifest
-

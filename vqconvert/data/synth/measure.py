@@ -26,9 +26,7 @@ def voice_features(voice: Voice, texts: Sequence[str] = MEASURE_TEXTS) -> dict:
     rms = librosa.feature.rms(y=audio, frame_length=512, hop_length=160)[0]
     n = min(mfcc.shape[1], rms.shape[0])
     loud = rms[:n] > 0.1 * rms.max()
-    f0, voiced, _ = librosa.pyin(
-        audio, fmin=50, fmax=500, sr=SAMPLE_RATE, frame_length=1024, hop_length=160
-    )
+    f0, voiced, _ = librosa.pyin(audio, fmin=50, fmax=500, sr=SAMPLE_RATE, frame_length=1024, hop_length=160)
     f0v = f0[voiced & np.isfinite(f0)]
     return {
         "f0": float(np.median(f0v)) if f0v.size > 0.05 * f0.size else 0.0,

@@ -39,8 +39,7 @@ def render_raw(voice: Voice, texts: Sequence[str], paths: Sequence[Path]) -> Non
         lines = [f"(voice_{voice.spec})"]
         for text, path in zip(texts, paths, strict=True):
             lines.append(
-                f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
-                f"{_scheme_string(str(path))} 'riff)"
+                f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) {_scheme_string(str(path))} 'riff)"
             )
         with tempfile.NamedTemporaryFile("w", suffix=".scm", delete=False) as fh:
             fh.write("\n".join(lines) + "\n")
@@ -113,4 +112,3 @@ def _wav_seconds(path: Path) -> float:
 
     info = sf.info(str(path))
     return info.frames / info.samplerate
-

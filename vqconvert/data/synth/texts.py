@@ -16,14 +16,32 @@ FORTUNE_DIR = Path("/usr/share/games/fortunes")
 # Left out: ASCII art, definitions, code-heavy (perl, linux, debian, computers jargon is kept), headline
 # and nonsense collections (news, zippy), and the ones with ethnic, political or drug jokes.
 FORTUNE_FILES: tuple[str, ...] = (
-    "fortunes", "literature", "wisdom", "science", "education", "food", "pets", "kids", "sports",
-    "work", "people", "platitudes", "medicine", "humorists", "love", "paradoxum", "goedel", "magic",
-    "tao", "songs-poems", "miscellaneous", "computers", "cookie",
+    "fortunes",
+    "literature",
+    "wisdom",
+    "science",
+    "education",
+    "food",
+    "pets",
+    "kids",
+    "sports",
+    "work",
+    "people",
+    "platitudes",
+    "medicine",
+    "humorists",
+    "love",
+    "paradoxum",
+    "goedel",
+    "magic",
+    "tao",
+    "songs-poems",
+    "miscellaneous",
+    "computers",
+    "cookie",
 )
 MIN_WORDS, MAX_WORDS = 3, 20
-_ABBREV = re.compile(
-    r"\b(Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Wm|Prof|Gen|Col|Capt|Lt|Rev|Inc|Ltd|Co|No|Mt|ie|eg|[A-Z])\.$"
-)
+_ABBREV = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Wm|Prof|Gen|Col|Capt|Lt|Rev|Inc|Ltd|Co|No|Mt|ie|eg|[A-Z])\.$")
 _PLAIN = re.compile(r"^[A-Z][A-Za-z ,.'?!;:-]*[.?!]$")
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
@@ -97,4 +115,3 @@ def sentence_order(n_sentences: int, voice_name: str, seed: int) -> list[int]:
     order = list(range(n_sentences))
     rng.shuffle(order)
     return order
-

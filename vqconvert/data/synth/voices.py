@@ -87,7 +87,12 @@ def default_voices() -> list[Voice]:
 def _run(cmd: Sequence[str], input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            list(cmd), input=input, capture_output=True, text=True, timeout=timeout, check=False,
+            list(cmd),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
             env={**os.environ, "LC_ALL": "C"},
         )
     except FileNotFoundError:
@@ -181,8 +186,7 @@ def resolve_voice(name: str) -> Voice:
             return Voice(f"festival-{re.sub(r'[^a-z0-9]+', '-', short.lower())}", "festival", spec)
     known = ", ".join(v.name for v in default_voices())
     raise DataError(
-        f"unknown voice {name!r}: use one of {known}, "
-        "or ENGINE:VOICE with ENGINE espeak-ng, flite or festival"
+        f"unknown voice {name!r}: use one of {known}, or ENGINE:VOICE with ENGINE espeak-ng, flite or festival"
     )
 
 
@@ -209,9 +213,7 @@ def package_versions(packages: Iterable[str]) -> dict[str, str]:
         return {}
     out = {}
     for pkg in packages:
-        res = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=False
-        )
+        res = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=False)
         if res.returncode == 0 and res.stdout.strip():
             out[pkg] = res.stdout.strip()
     return out
