@@ -177,6 +177,18 @@ def test_pocketsphinx_transcribes_offline():
     for clip in (np.zeros(SR // 2, np.float32), voiced(1.0)):  # (it hears "dog" in digital silence)
         text = asr.transcribe(clip)
         assert isinstance(text, str) and text == text.lower()
+    assert asr.timeouts == 0
+
+
+def test_pocketsphinx_stops_at_its_time_limit():
+    pytest.importorskip("pocketsphinx")
+    pytest.importorskip("jiwer")
+    from vqconvert.judges import Transcriber
+
+    asr = Transcriber(max_realtime=-1.0)  # limit 2 s - 4 s < 0: stops after the first half-second piece
+    assert isinstance(asr.transcribe(voiced(4.0)), str)
+    assert asr.timeouts == 1
+    assert isinstance(asr.transcribe(voiced(0.4)), str) and asr.timeouts == 1  # one piece: nothing left to skip
 
 
 def test_noise_generators():

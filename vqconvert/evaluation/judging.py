@@ -151,9 +151,15 @@ class JudgingSteps:
                     hs.append(hyps[(it.utt.key, k)])
             return asr.wer(refs, hs)["wer"] if refs else None
 
+        if asr.timeouts:
+            self.note(
+                f"speech recognition stopped early on {asr.timeouts} of {n_clips} clips (over "
+                f"{asr.max_realtime:g}x real time + 2 s): their unheard words count as deletions"
+            )
         out.update(
             {
                 "n_utterances": len(whole),
+                "timed_out_clips": asr.timeouts,
                 "wer_source": wer(whole, "source"),
                 "wer_reconstructed": wer(whole, "recon"),
                 "wer_converted": wer(whole),
