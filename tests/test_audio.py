@@ -261,3 +261,19 @@ def test_mu_law_roundtrip_error_within_step():
 def test_load_path_types(make_wav):
     path = make_wav("s.wav")
     assert np.array_equal(load_audio(str(path)), load_audio(Path(path)))
+
+
+def test_pitch_shift_moves_the_pitch_and_keeps_length_and_timing():
+    from vqconvert.audio import pitch_shift
+
+    t = np.arange(8000) / 16000
+    x = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    x[4000:] = 0.0  # a tone then silence: the onset of silence must stay where it was
+    f = np.fft.rfftfreq(4000, 1 / 16000)
+    for semis, want in ((12.0, 400.0), (-12.0, 100.0), (4.0, 200 * 2 ** (4 / 12))):
+        y = pitch_shift(x, semis)
+        assert y.shape == x.shape and y.dtype == np.float32 and np.abs(y).max() <= 1.0
+        peak = f[np.argmax(np.abs(np.fft.rfft(y[:4000])))]
+        assert abs(peak - want) < 10, (semis, peak)
+        assert np.abs(y[5100:]).max() < 0.05 * np.abs(y[:3000]).max()  # smeared by at most one 64 ms window
+    assert np.array_equal(pitch_shift(x, 0.0), x)

@@ -96,8 +96,8 @@ def test_nan_loss_stops_without_writing_a_broken_checkpoint(tmp_path, corpus, mo
     good = (Path(cfg.run_dir) / "latest.pt").read_bytes()
     real = tr.net.forward
 
-    def poisoned(audio, speaker):
-        out = real(audio, speaker)
+    def poisoned(audio, speaker, encoder_input=None):
+        out = real(audio, speaker, encoder_input)
         out.loss = out.loss * float("nan")
         return out
 
@@ -226,3 +226,17 @@ def test_ctrl_c_finishes_the_step_saves_and_exits_cleanly(tmp_path, corpus):
     assert "Traceback" not in err and "interrupted: saved step" in out + err
     step = load_checkpoint(latest)["step"]
     assert step >= 3 and f"saved step {step}" in out + err
+
+
+def test_perturbation_shifts_only_the_encoder_input_and_is_reproducible(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, crop_seconds=0.256, perturb_semitones=5.0, steps=2)
+    tr = Trainer(cfg, progress=False)
+    audio, _ = tr.batch(3)
+    p1, p2 = tr.perturbed(audio, 3), tr.perturbed(audio, 3)
+    assert p1.shape == audio.shape and torch.equal(p1, p2)  # a pure function of (seed, step, rank)
+    assert not torch.allclose(p1, audio, atol=1e-3)
+    assert not torch.equal(tr.perturbed(audio, 4), p1)
+    tr.run()  # trains with it
+    assert load_checkpoint(Path(cfg.run_dir) / "latest.pt")["train_config"]["perturb_semitones"] == 5.0
+    off = Trainer(cfg_for(tmp_path / "off", corpus, steps=2), progress=False)
+    assert off.perturbed(audio, 3) is None

@@ -129,6 +129,9 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16", "off"
     compile: bool = False
+    # Encoder input pitch-shifted by U(-p, p) semitones (decoder target unchanged): the codes then cannot
+    # carry a speaker's pitch and formant scale, so the decoder must take them from the speaker embedding.
+    perturb_semitones: float = 0.0
     checkpoint_every: int = 500
     keep_every: int = 5000  # also keep a numbered checkpoint every N steps
     validate_every: int = 500

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vqconvert.audio import mu_law_encode
+from vqconvert.audio import mu_law_encode, pitch_shift
 from vqconvert.checkpoint import LATEST, build_model, load_checkpoint, save_checkpoint
 from vqconvert.config import TrainConfig, preset
 from vqconvert.data.cache import AudioCache, load_or_build_cache
@@ -289,10 +289,21 @@ class Trainer:
                 self.log(f"interrupted: saved step {self.step} to {path}; continue with --resume")
         return self.step
 
+    def perturbed(self, audio: torch.Tensor, step: int) -> torch.Tensor | None:
+        """(B, T) batch -> (B, T) pitch-shifted copy for the encoder, or None when perturbation is off.
+        The shifts are a pure function of (seed, step, rank), like the crops."""
+        p = self.cfg.perturb_semitones
+        if p <= 0:
+            return None
+        rng = np.random.default_rng([self.cfg.seed, step, self.dist.rank, 7])
+        rows = [pitch_shift(a, float(rng.uniform(-p, p)), self.cache.sample_rate) for a in audio.cpu().numpy()]
+        return torch.from_numpy(np.stack(rows)).to(audio.device)
+
     def _train_step(self):
         audio, spk = self.batch(self.step)
+        enc_in = self.perturbed(audio, self.step)
         with autocast_for(self.cfg, self.device):
-            out = self.net(audio, spk)
+            out = self.net(audio, spk, enc_in)
         if not torch.isfinite(out.loss):
             last = self.run_dir / LATEST
             where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"

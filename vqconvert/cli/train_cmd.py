@@ -51,6 +51,16 @@ def train(
     device: DeviceOpt = D.device,
     amp: Annotated[str, typer.Option("--amp", help="auto (bf16 on CUDA, off on CPU), bf16 or off.")] = D.amp,
     compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")] = D.compile,
+    perturb_semitones: Annotated[
+        float,
+        typer.Option(
+            "--perturb-semitones",
+            min=0.0,
+            max=12.0,
+            help="Pitch-shift the encoder's input by up to this many semitones (0 = off) so that speaker "
+            "identity comes from the speaker embedding, not the codes.",
+        ),
+    ] = D.perturb_semitones,
     checkpoint_every: Annotated[
         int, typer.Option("--checkpoint-every", min=1, help="Save latest.pt every N steps.")
     ] = D.checkpoint_every,
@@ -100,6 +110,7 @@ def train(
         device=device,
         amp=amp,
         compile=compile,
+        perturb_semitones=perturb_semitones,
         checkpoint_every=checkpoint_every,
         keep_every=keep_every,
         validate_every=validate_every,

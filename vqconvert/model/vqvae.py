@@ -47,9 +47,12 @@ class VQVAE(nn.Module):
         )
         self.decoder = WaveNet(cfg)
 
-    def forward(self, audio: torch.Tensor, speaker: torch.Tensor) -> LossOutput:
-        """audio (B, T) in [-1, 1] with T a multiple of 64, speaker (B,) -> loss terms."""
-        q = self.quantizer(self.encoder(audio))
+    def forward(
+        self, audio: torch.Tensor, speaker: torch.Tensor, encoder_input: torch.Tensor | None = None
+    ) -> LossOutput:
+        """audio (B, T) in [-1, 1] with T a multiple of 64, speaker (B,) -> loss terms. `encoder_input`
+        (B, T), if given, is what the encoder sees instead of `audio` (a perturbed copy of it)."""
+        q = self.quantizer(self.encoder(audio if encoder_input is None else encoder_input))
         target = mu_law_encode(audio, self.cfg.mu_classes)
         logits = self.decoder(previous_samples(target), q.z_q, speaker)
         nll = F.cross_entropy(logits.float(), target)
