@@ -123,14 +123,14 @@ def test_jobs_and_progress_same_result(generic_tree, vctk092_tree, tmp_path):
 def test_crop_dataset(vctk080_tree, tmp_path):
     cache = build_cache(vctk080_tree, tmp_path / "c", trim_db=None, progress=False)
     speakers = {s: i for i, s in enumerate(cache.speakers)}
-    ds = CropDataset(cache, [0, 3, 6], crop=1024, speaker_index=speakers, seed=1, epoch_size=7)
+    ds = CropDataset(cache, [0, 3, 6], crop=1024, speaker_index=speakers, seed=1, epoch_size=7, shuffle=False)
     assert len(ds) == 7
     audio, spk = ds[4]
     assert audio.shape == (1024,) and audio.dtype == torch.float32
     assert spk.shape == () and spk.dtype == torch.long and spk.item() == speakers["p280"]
     assert not torch.equal(ds[4][0], ds[1][0])  # same utterance, other item: other crop
-    assert torch.equal(ds[2][0], CropDataset(cache, [0, 3, 6], 1024, speakers, seed=1)[2][0])
-    assert not torch.equal(ds[2][0], CropDataset(cache, [0, 3, 6], 1024, speakers, seed=2)[2][0])
+    assert torch.equal(ds[2][0], CropDataset(cache, [0, 3, 6], 1024, speakers, seed=1, shuffle=False)[2][0])
+    assert not torch.equal(ds[2][0], CropDataset(cache, [0, 3, 6], 1024, speakers, seed=2, shuffle=False)[2][0])
     before = ds[2][0]
     ds.set_epoch(1)
     assert not torch.equal(ds[2][0], before)
@@ -148,6 +148,31 @@ def test_crop_dataset(vctk080_tree, tmp_path):
     loader = torch.utils.data.DataLoader(ds, batch_size=4)
     batch_audio, batch_spk = next(iter(loader))
     assert batch_audio.shape == (4, 1024) and batch_spk.shape == (4,)
+
+
+def test_crop_dataset_shuffles_each_pass(vctk080_tree, tmp_path):
+    """Indices come sorted by speaker; training must not see one speaker for many batches in a row."""
+    cache = build_cache(vctk080_tree, tmp_path / "c", trim_db=None, progress=False)
+    speakers = {s: i for i, s in enumerate(cache.speakers)}
+    ix = sorted(range(len(cache)), key=lambda i: cache.utterances[i].speaker)
+    ds = CropDataset(cache, ix, crop=1024, speaker_index=speakers, seed=3)
+    n = len(ix)
+    def utt(m):  # which utterance item m crops
+        return ds.indices[ds._position(m)]
+
+    passes = [[utt(m) for m in range(p * n, (p + 1) * n)] for p in range(3)]
+    for order in passes:
+        assert sorted(order) == sorted(ix)  # each pass visits every utterance once
+    assert passes[0] != passes[1] != passes[2] and passes[0] != ix
+    # Reproducible: a new dataset (a resumed run) gives the same items, in any order of asking.
+    again = CropDataset(cache, ix, crop=1024, speaker_index=speakers, seed=3)
+    for m in (2 * n + 1, 5, n + 3, 0):
+        assert torch.equal(again[m][0], ds[m][0]) and again[m][1] == ds[m][1]
+    other = CropDataset(cache, ix, 1024, speakers, seed=4)
+    assert [other.indices[other._position(m)] for m in range(n)] != passes[0]
+    # Speakers mix: batches of 4 in the first pass hold more than one speaker on average.
+    spk = [cache.utterances[u].speaker for u in passes[0]]
+    assert sum(len(set(spk[i : i + 4])) for i in range(0, n - 3, 4)) > (n // 4)
 
 
 def test_build_speed(tmp_path, make_wav, capsys):

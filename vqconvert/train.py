@@ -190,7 +190,7 @@ class Trainer:
         ix = rng.choice(
             self.val_ix, size=min(len(self.val_ix), self.cfg.val_batches * self.cfg.batch_size), replace=False
         )
-        val_set = CropDataset(self.cache, list(ix), self.crop, self.spk_index, seed=999)
+        val_set = CropDataset(self.cache, list(ix), self.crop, self.spk_index, seed=999, shuffle=False)
         nll, other_nll, n, counts = 0.0, 0.0, 0, torch.zeros(self.model.cfg.codebook_size)
         n_spk = len(self.speakers)
         hist = torch.zeros(self.model.cfg.mu_classes)  # mu-law marginal: the unconditional baseline

@@ -20,7 +20,11 @@ def _check_crop(crop: int) -> None:
 class CropDataset(Dataset):
     """Random fixed-length crops: item n -> (audio FloatTensor (crop,), speaker LongTensor ()).
 
-    Item n crops utterance `indices[n % len(indices)]`. The crop position depends only on
+    Items n = 0 .. len(indices) - 1 visit every utterance once, then the next len(indices) items
+    visit them all again, and so on. With `shuffle` each such pass takes its own random order
+    (a function of seed and pass): `indices` usually come sorted by speaker, and consecutive
+    training batches drawn in that order would each hold one speaker for many steps. Without
+    `shuffle` item n crops `indices[n % len(indices)]`. The crop position depends only on
     (seed, n, epoch), so a run is reproducible whatever the worker count; call `set_epoch`
     to get new crops. An utterance shorter than `crop` is placed at a random offset inside
     a zero crop (silence before and after), so the model never learns "audio starts at 0".
@@ -34,6 +38,7 @@ class CropDataset(Dataset):
         speaker_index: dict[str, int],
         seed: int = 0,
         epoch_size: int | None = None,
+        shuffle: bool = True,
     ) -> None:
         _check_crop(crop)
         if len(indices) == 0:
@@ -45,6 +50,8 @@ class CropDataset(Dataset):
         self.seed = seed
         self.epoch_size = epoch_size
         self.epoch = 0
+        self.shuffle = shuffle
+        self._orders: dict[int, np.ndarray] = {}
         self._speakers = [speaker_index[cache.utterances[i].speaker] for i in self.indices]
 
     def set_epoch(self, epoch: int) -> None:
@@ -53,8 +60,21 @@ class CropDataset(Dataset):
     def __len__(self) -> int:
         return self.epoch_size if self.epoch_size is not None else len(self.indices)
 
+    def _position(self, n: int) -> int:
+        """Item n -> its position in `indices`."""
+        size = len(self.indices)
+        if not self.shuffle:
+            return n % size
+        turn = n // size
+        order = self._orders.get(turn)
+        if order is None:
+            if len(self._orders) > 4:  # items are asked for in order: old passes are done with
+                self._orders.clear()
+            order = self._orders[turn] = np.random.default_rng([self.seed, turn, 1]).permutation(size)
+        return int(order[n % size])
+
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        k = n % len(self.indices)
+        k = self._position(n)
         i = self.indices[k]
         rng = np.random.default_rng([self.seed, n, self.epoch])
         length = self.cache.utterances[i].length
