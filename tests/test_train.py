@@ -73,10 +73,15 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, corpus):
     split = cfg_for(tmp_path / "b", corpus)
     assert Trainer(split, progress=False).run(until=3) == 3
     assert load_checkpoint(Path(split.run_dir) / "latest.pt")["step"] == 3
+    log = Path(split.run_dir) / "log.jsonl"
+    with open(log, "a") as f:  # a killed run logged step 4 but never saved it
+        f.write(json.dumps({"step": 4, "loss": 99.0}) + "\n")
     Trainer(split, resume=True, progress=False).run()
     a, b = losses(Path(full.run_dir)), losses(Path(split.run_dir))
     for step in (4, 5, 6):
         assert a[step] == pytest.approx(b[step], rel=1e-5, abs=1e-6), step
+    steps = [json.loads(x)["step"] for x in log.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # one row per step: the unsaved step 4 was dropped on resume
 
 
 def test_checkpoint_is_self_describing_and_loads_for_inference(tmp_path, corpus):

@@ -22,6 +22,7 @@ from vqconvert.data.cache import AudioCache, load_or_build_cache
 from vqconvert.data.corpus import split_utterances
 from vqconvert.data.dataset import CropDataset
 from vqconvert.errors import VQConvertError
+from vqconvert.fileio import atomic_path
 from vqconvert.model import VQVAE
 
 
@@ -225,6 +226,19 @@ class Trainer:
             "val_speaker_gain_bits": (other_nll - nll) / n / math.log(2),
         }
 
+    def _trim_log(self) -> None:
+        """Drop log rows of steps after the checkpoint being resumed: a run stopped without saving
+        (killed) logged steps that this run is about to train again."""
+        path = self.run_dir / "log.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines()
+        keep = [x for x in lines if x.strip() and json.loads(x).get("step", 0) <= self.step]
+        if len(keep) != len(lines):
+            with atomic_path(path, overwrite=True) as tmp:
+                tmp.write_text("".join(x + "\n" for x in keep))
+            self.log(f"log.jsonl: dropped {len(lines) - len(keep)} rows after step {self.step} (not checkpointed)")
+
     def _log_row(self, row: dict) -> None:
         if self.dist.main:
             with open(self.run_dir / "log.jsonl", "a") as f:
@@ -242,6 +256,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.dist.main:
             (self.run_dir / "speakers.txt").write_text("\n".join(self.speakers) + "\n")
+            self._trim_log()
         # The first Ctrl-C / SIGTERM lets the current step finish, then saves and stops.
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         self.model.train()
