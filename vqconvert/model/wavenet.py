@@ -75,16 +75,18 @@ class WaveNet(nn.Module):
         # With 'repeat' upsampling the projection is constant over a frame: project, then repeat.
         u = (self.frame_features(z_q) if repeat else self.cond_features(z_q)).transpose(1, 2)
         cond = F.linear(u, _w(self.cond_proj), self.cond_proj.bias) + self.layer_bias(speaker)[:, None, :]
-        if repeat:
-            cond = cond.repeat_interleave(self.cfg.hop, dim=1)
         conds = cond.chunk(self.cfg.n_layers, dim=2)  # chunk, not slicing: a cheap backward
         x = self.embed(prev)
-        t = x.shape[1]
+        b, t = x.shape[:2]
+        # 'repeat': each layer adds its (B, F, Gt) frame conditioning to the (B, F, hop, Gt) view of h, a
+        # broadcast, so the (B, T, n_layers * Gt) repeated tensor (300+ MB per training batch) never exists.
+        frames = (b, t // self.cfg.hop, self.cfg.hop, g) if repeat else None
         skip = 0
         for i, (d, conv) in enumerate(zip(self.dilations, self.dilated, strict=True)):
             w = conv.weight  # (Gt, R, 2): tap 0 sees x(t - d), tap 1 sees x(t)
             past = F.pad(x, (0, 0, d, 0))[:, :t]
-            h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1)) + conds[i]
+            h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1))
+            h = (h.view(frames) + conds[i][:, :, None]).view(b, t, g) if repeat else h + conds[i]
             z = torch.tanh(h[..., : g // 2]) * torch.sigmoid(h[..., g // 2 :])
             skip = skip + F.linear(z, _w(self.skip[i]), self.skip[i].bias)
             if i < len(self.res):
