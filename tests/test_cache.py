@@ -157,10 +157,11 @@ def test_crop_dataset_shuffles_each_pass(vctk080_tree, tmp_path):
     ix = sorted(range(len(cache)), key=lambda i: cache.utterances[i].speaker)
     ds = CropDataset(cache, ix, crop=1024, speaker_index=speakers, seed=3)
     n = len(ix)
-    def utt(m):  # which utterance item m crops
-        return ds.indices[ds._position(m)]
 
-    passes = [[utt(m) for m in range(p * n, (p + 1) * n)] for p in range(3)]
+    def utterances(d: CropDataset, start: int) -> list[int]:  # which utterances items start.. crop
+        return [d.indices[d._position(m)] for m in range(start, start + n)]
+
+    passes = [utterances(ds, p * n) for p in range(3)]
     for order in passes:
         assert sorted(order) == sorted(ix)  # each pass visits every utterance once
     assert passes[0] != passes[1] != passes[2] and passes[0] != ix
@@ -168,8 +169,7 @@ def test_crop_dataset_shuffles_each_pass(vctk080_tree, tmp_path):
     again = CropDataset(cache, ix, crop=1024, speaker_index=speakers, seed=3)
     for m in (2 * n + 1, 5, n + 3, 0):
         assert torch.equal(again[m][0], ds[m][0]) and again[m][1] == ds[m][1]
-    other = CropDataset(cache, ix, 1024, speakers, seed=4)
-    assert [other.indices[other._position(m)] for m in range(n)] != passes[0]
+    assert utterances(CropDataset(cache, ix, 1024, speakers, seed=4), 0) != passes[0]
     # Speakers mix: batches of 4 in the first pass hold more than one speaker on average.
     spk = [cache.utterances[u].speaker for u in passes[0]]
     assert sum(len(set(spk[i : i + 4])) for i in range(0, n - 3, 4)) > (n // 4)

@@ -227,8 +227,8 @@ class Trainer:
         }
 
     def _trim_log(self) -> None:
-        """Drop log rows of steps after the checkpoint being resumed: a run stopped without saving
-        (killed) logged steps that this run is about to train again."""
+        """Drop log rows of steps after the one this run starts from: a run killed between checkpoints
+        logged steps that are trained again now (a fresh start in an old run directory keeps none)."""
         path = self.run_dir / "log.jsonl"
         if not path.exists():
             return
