@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-models/synth-small-run}
-.venv/bin/vqconvert train corpus/synth ../shared/vctk-mini --run-dir "$RUN" --preset small --steps 20000 \
+.venv/bin/vqconvert train corpus/synth ../shared/vctk-mini --run-dir "$RUN" --preset small --steps 15000 \
   --batch-size 4 --crop-seconds 0.5 --lr 5e-4 --warmup-steps 100 --checkpoint-every 50 --keep-every 1000 \
   --validate-every 200 --val-fraction 0.02 \
   --holdout p225_003 --holdout p226_003 --holdout p227_003 --holdout p228_003 \
