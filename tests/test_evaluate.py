@@ -180,6 +180,20 @@ def test_pocketsphinx_transcribes_offline():
     assert asr.timeouts == 0
 
 
+def test_pocketsphinx_transcript_depends_on_the_clip_alone():
+    pytest.importorskip("pocketsphinx")
+    pytest.importorskip("jiwer")
+    from vqconvert.judges import Transcriber, white_noise
+
+    speech, sr = sf.read(Path(__file__).parents[1] / "data" / "samples" / "demo.wav", dtype="float32")
+    quiet = 0.05 * speech  # quiet speech is where the adapted cepstral mean changed the words
+    asr = Transcriber()
+    first = asr.transcribe(quiet)
+    for clip in (speech, white_noise(1.0, sr, rms=0.3), speech):
+        asr.transcribe(clip)
+    assert asr.transcribe(quiet) == first
+
+
 def test_pocketsphinx_stops_at_its_time_limit():
     pytest.importorskip("pocketsphinx")
     pytest.importorskip("jiwer")

@@ -205,6 +205,9 @@ def normalize_text(text: str) -> str:
 class Transcriber:
     """pocketsphinx 5 with its bundled en-us model; one decoder reused for every utterance.
 
+    Its front end adapts as it listens (cepstral mean, noise estimate), so it is reset before each
+    clip: a transcript depends on that clip alone, not on what was decoded before it.
+
     Babble can make the search crawl, so the audio goes in half-second pieces and decoding stops after
     `max_realtime` x its duration (+2 s): the transcript is then of the part heard so far (missing words
     count as deletions) and `timeouts` counts such clips. `maxhmmpf` 10,000 (default 30,000) bounds the
@@ -218,12 +221,15 @@ class Transcriber:
         self.max_realtime = max_realtime
         self.timeouts = 0
         self._decoder = pocketsphinx.Decoder(samprate=sample_rate, loglevel="FATAL", maxhmmpf=10000)
+        self._initial_cmn = self._decoder.get_cmn()
 
     def transcribe(self, audio: np.ndarray) -> str:
         pcm = np.round(np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0) * 32767.0).astype("<i2")
         d, piece = self._decoder, self.sample_rate // 2
         limit = 2.0 + self.max_realtime * len(pcm) / self.sample_rate
         start = time.monotonic()
+        d.reinit_feat()
+        d.set_cmn(self._initial_cmn)
         d.start_utt()
         for i in range(0, len(pcm), piece):
             d.process_raw(pcm[i : i + piece].tobytes(), full_utt=False)
