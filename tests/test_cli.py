@@ -178,6 +178,32 @@ def test_batched_decode_of_several_files(tiny_checkpoint, tmp_path):
         assert data.shape == (int(secs * 16000),)
 
 
+def test_default_temperature_is_the_documented_one(tiny_checkpoint, tmp_path):
+    from vqconvert.config import DEFAULT_TEMPERATURE
+
+    wav(tmp_path / "a.wav", seconds=0.1)
+    assert cli("encode", tmp_path / "a.wav", "-o", tmp_path / "a.vqc", "-m", tiny_checkpoint).exit_code == 0
+    out = {}
+    for name, extra in (("default", ()), ("same", ("-t", str(DEFAULT_TEMPERATURE))), ("one", ("-t", "1.0"))):
+        r = cli(
+            "decode",
+            tmp_path / "a.vqc",
+            "-o",
+            tmp_path / f"{name}.wav",
+            "-s",
+            "spk-a",
+            "--seed",
+            "5",
+            *extra,
+            "-m",
+            tiny_checkpoint,
+        )
+        assert r.exit_code == 0, r.stderr
+        out[name] = sf.read(tmp_path / f"{name}.wav")[0]
+    assert DEFAULT_TEMPERATURE == 0.8
+    assert (out["default"] == out["same"]).all() and not (out["default"] == out["one"]).all()
+
+
 def test_from_list_on_stdin_and_out_dir_mirroring(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     wav(tmp_path / "data" / "p1" / "a.wav")

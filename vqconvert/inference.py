@@ -20,6 +20,7 @@ import torch
 
 from vqconvert.audio import load_audio, open_wav_writer
 from vqconvert.codes import CodesFile
+from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import AudioError, CodesError
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def decode_to_files(
     batch_size: int = 1,
     sample_rate: int | None = None,
     overwrite: bool = False,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
     greedy: bool = False,
     seed: int | None = None,
     backend: str = "auto",
@@ -283,7 +284,7 @@ def decode_codes(
     *,
     batch_size: int = 8,
     samples: Sequence[int | None] | None = None,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
     greedy: bool = False,
     seed: int | None = None,
     backend: str = "auto",

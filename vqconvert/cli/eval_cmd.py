@@ -12,6 +12,7 @@ import typer
 
 from vqconvert.cli import app
 from vqconvert.cli.common import DeviceOpt, ModelOpt, console, fail, resolve_device
+from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
 
 
@@ -78,7 +79,9 @@ def evaluate_cmd(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = 0,
-    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")] = 1.0,
+    temperature: Annotated[
+        float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")
+    ] = DEFAULT_TEMPERATURE,
     greedy: Annotated[bool, typer.Option("--greedy", help="Argmax sampling.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Clips generated together.")] = 16,
     backend: Annotated[str, typer.Option("--backend", help="Generator backend (auto, c, torch, cuda).")] = "auto",

@@ -58,6 +58,7 @@ from vqconvert.cli.inputs import (
 from vqconvert.cli.loading import _chunk_frames, check_backend, load_cli_model, speaker_index
 from vqconvert.cli.report import Report, _usage_errors, describe, one_line
 from vqconvert.codes import EXTENSION as CODES_EXT
+from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
 
 # Names that lived here before the split, still importable from this module.
@@ -181,7 +182,7 @@ def decode(
         ),
     ] = None,
     batch_size: BatchOpt = 1,
-    temperature: TempOpt = 1.0,
+    temperature: TempOpt = DEFAULT_TEMPERATURE,
     greedy: GreedyOpt = False,
     seed: SeedOpt = None,
     sample_rate: RateOpt = None,
@@ -256,7 +257,7 @@ def transfer(
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 1,
-    temperature: TempOpt = 1.0,
+    temperature: TempOpt = DEFAULT_TEMPERATURE,
     greedy: GreedyOpt = False,
     seed: SeedOpt = None,
     sample_rate: RateOpt = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
 
 SPLITS = ("val", "all")
@@ -39,7 +40,7 @@ class EvalOptions:
     n_targets: int = 3
     sources: tuple[str, ...] = ()  # only these source speakers (() = any)
     seed: int = 0
-    temperature: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
     greedy: bool = False
     batch_size: int = 16  # utterances generated together
     backend: str = "auto"
