@@ -9,7 +9,8 @@ SAMPLE_RATE = 16_000
 HOP = 64  # 6 stride-2 convolutions
 MU_CLASSES = 256
 # Sampling temperature of decode / transfer / evaluate and of `vqconvert.inference`; `vqconvert.generate`
-# itself defaults to 1.0 (the model's distribution). 0.8 converts better (models/README.md, "Temperature").
+# itself defaults to 1.0 (the model's distribution). 0.8 converts better: models/README.md, "Choosing the
+# checkpoint and the sampling temperature".
 DEFAULT_TEMPERATURE = 0.8
 
 
