@@ -40,6 +40,7 @@ def _root(
 
 # Subcommand modules register themselves on `app` when imported.
 from vqconvert.cli import corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd  # noqa: E402,F401
+from vqconvert.cli import enroll_cmd, prior_cmd  # noqa: E402,F401  (issue 16: enroll, train-prior, sample, analyze)
 
 
 def _terminate(signum, frame) -> None:
