@@ -155,7 +155,8 @@ def _reference_generate(
     for c, s in zip(codes, speakers, strict=True):
         with torch.no_grad():
             zq = model.codes_to_latents(torch.as_tensor(c).long().reshape(1, -1).to(device))
-            cond = dec.layer_cond(dec.cond_features(zq), torch.tensor([int(s)], device=device))
+            spk = torch.tensor([int(s)], device=device)
+            cond = dec.layer_cond(dec.cond_features(zq, spk), spk)
             cond = cond[0].T.float().cpu().numpy()  # (T, n * G)
         t_len = cond.shape[0]
         hist = [np.zeros((t_len, emb.shape[1]), np.float32) for _ in range(n)]

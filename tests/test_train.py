@@ -88,7 +88,7 @@ def test_checkpoint_is_self_describing_and_loads_for_inference(tmp_path, corpus)
     cfg = cfg_for(tmp_path, corpus, steps=2)
     Trainer(cfg, progress=False).run()
     ckpt = load_checkpoint(Path(cfg.run_dir))
-    assert ckpt["version"] == 1 and ckpt["step"] == 2 and ckpt["speakers"] == ["spk0", "spk1", "spk2"]
+    assert ckpt["version"] == 2 and ckpt["step"] == 2 and ckpt["speakers"] == ["spk0", "spk1", "spk2"]
     assert ckpt["model_config"]["preset"] == "tiny" and ckpt["optimizer"] and ckpt["train_config"]["steps"] == 2
     loaded = load_model(cfg.run_dir)
     assert loaded.step == 2 and len(loaded.fingerprint) == 16
@@ -101,8 +101,8 @@ def test_nan_loss_stops_without_writing_a_broken_checkpoint(tmp_path, corpus, mo
     good = (Path(cfg.run_dir) / "latest.pt").read_bytes()
     real = tr.net.forward
 
-    def poisoned(audio, speaker, encoder_input=None):
-        out = real(audio, speaker, encoder_input)
+    def poisoned(audio, speaker, encoder_input=None, prev_noise=None):
+        out = real(audio, speaker, encoder_input, prev_noise)
         out.loss = out.loss * float("nan")
         return out
 

@@ -1,5 +1,9 @@
 """One self-describing checkpoint file: format version, model config, speaker table, weights, and for
-training runs the optimizer, scheduler, step and RNG state. Written atomically, loaded weights-only."""
+training runs the optimizer, scheduler, step, RNG state and the EMA copy of the weights. Written
+atomically, loaded weights-only.
+
+Format versions: 1 (no EMA weights); 2 adds the optional "ema" entry ({"updates", "model"}), which
+inference and export prefer to the raw weights. Both are read."""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from vqconvert.fileio import atomic_path
 from vqconvert.model import VQVAE
 
 FORMAT = "vqconvert-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 LATEST = "latest.pt"
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "vqconvert-synth-small.pt"
 
@@ -70,9 +75,11 @@ def save_checkpoint(
     scheduler: dict | None = None,
     rng: dict | None = None,
     metrics: dict | None = None,
+    ema: dict | None = None,
     half: bool = False,
 ) -> None:
-    """Write a checkpoint. `half=True` stores floating weights as fp16 (for distribution)."""
+    """Write a checkpoint. `half=True` stores floating weights as fp16 (for distribution); `ema` is a
+    `WeightsEMA.state_dict()` (training runs)."""
     state = {
         k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()
     }
@@ -89,6 +96,8 @@ def save_checkpoint(
         "rng": rng,
         "metrics": metrics or {},
     }
+    if ema is not None:
+        payload["ema"] = ema
     atomic_torch_save(payload, Path(path))
 
 
@@ -122,10 +131,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a vqconvert checkpoint")
-    if ckpt.get("version") != FORMAT_VERSION:
+    if ckpt.get("version") not in READ_VERSIONS:
         raise CheckpointError(
             f"{p}: checkpoint format version {ckpt.get('version')} is not supported "
-            f"(this vqconvert reads version {FORMAT_VERSION})"
+            f"(this vqconvert reads versions {', '.join(map(str, READ_VERSIONS))})"
         )
     for key in ("model_config", "speakers", "model", "step"):
         if key not in ckpt:
@@ -142,11 +151,15 @@ def _unpickling_reason(message: str) -> str:
     return "not a readable checkpoint (corrupt, or not a torch file)"
 
 
-def build_model(ckpt: dict) -> VQVAE:
+def build_model(ckpt: dict, use_ema: bool = True) -> VQVAE:
+    """The checkpoint's model, with its EMA weights when it has them and `use_ema` (inference, export);
+    `use_ema=False` gives the raw weights a run resumes from."""
     try:
         cfg = ModelConfig.from_dict(ckpt["model_config"])
         model = VQVAE(cfg)
-        model.load_state_dict(ckpt["model"], strict=True)
+        ema = ckpt.get("ema")
+        state = ema["model"] if use_ema and isinstance(ema, dict) and "model" in ema else ckpt["model"]
+        model.load_state_dict(state, strict=True)
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
         msg = str(e).strip().splitlines()[0]
         raise CheckpointError(f"checkpoint does not match its model config ({msg[:160]})") from None
@@ -163,3 +176,24 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     model.to(device)
     meta = {k: ckpt.get(k) for k in ("train_config", "metrics")}
     return LoadedModel(model, model.cfg, list(ckpt["speakers"]), int(ckpt["step"]), fp, p, meta)
+
+
+def export_checkpoint(source: str | Path, dest: str | Path, half: bool = True, force: bool = False) -> tuple[dict, VQVAE]:
+    """Write an inference-only copy of `source` (file or run directory) to `dest`: the EMA weights if
+    the run kept them, else its weights (fp16 with `half`), config, speakers, step and metrics; no
+    optimizer. Returns the source checkpoint dict and the exported model."""
+    dest = Path(dest)
+    if dest.exists() and not force:
+        raise CheckpointError(f"{dest}: already exists (use --force to overwrite)")
+    ckpt = load_checkpoint(source)
+    model = build_model(ckpt)
+    save_checkpoint(
+        dest,
+        model,
+        ckpt["speakers"],
+        step=ckpt["step"],
+        train_config=ckpt.get("train_config"),
+        metrics=ckpt.get("metrics"),
+        half=half,
+    )
+    return ckpt, model

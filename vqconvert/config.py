@@ -35,6 +35,12 @@ class ModelConfig:
     speaker_dim: int = 32
     cond_channels: int = 64  # local conditioning channels after upsampling
     upsample: str = "repeat"  # "repeat" or "transposed"
+    # Frame-rate conditioning network (codes + speaker -> residual dilated convs); 0 = the paper's single
+    # k3 conv over the codes alone. Its context is +-(1 + sum of dilations) frames (cond_context).
+    cond_blocks: int = 0
+    # Auxiliary log-mel head on the conditioning features (L1 loss, weight mel_weight); 0 = none.
+    mel_bins: int = 0
+    mel_weight: float = 1.0
     layers: int = 10  # per stack; dilations 1, 2, ..., 2**(layers-1)
     stacks: int = 2
     residual_channels: int = 64
@@ -58,6 +64,15 @@ class ModelConfig:
     @property
     def receptive_field(self) -> int:
         return sum(self.dilations) + 1
+
+    @property
+    def cond_dilations(self) -> list[int]:
+        return [2 ** (i % 4) for i in range(self.cond_blocks)]
+
+    @property
+    def cond_context(self) -> int:
+        """Frames each side that one frame's conditioning depends on."""
+        return 1 + sum(self.cond_dilations)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,6 +104,8 @@ PRESETS: dict[str, ModelConfig] = {
         dead_code_steps=10,
     ),
     "small": ModelConfig(preset="small"),
+    # The paper's system with a frame-rate conditioning network and a log-mel head (issue 14).
+    "small-cond": ModelConfig(preset="small-cond", cond_blocks=4, mel_bins=80),
     "paper": ModelConfig(
         preset="paper",
         enc_hidden=256,
@@ -105,6 +122,10 @@ PRESETS: dict[str, ModelConfig] = {
         head_channels=256,
     ),
 }
+
+
+PRESETS["tiny-cond"] = dataclasses.replace(PRESETS["tiny"], preset="tiny-cond", cond_blocks=2, mel_bins=20)
+PRESETS["paper-cond"] = dataclasses.replace(PRESETS["paper"], preset="paper-cond", cond_blocks=4, mel_bins=80)
 
 
 def preset(name: str, **overrides) -> ModelConfig:
@@ -144,18 +165,33 @@ class TrainConfig:
     log_every: int = 10
     threads: int = 0  # CPU threads for torch; 0 = cores / local processes
     ema: bool = False
+    # Training robustness (issue 14). prev_noise: Gaussian noise on the decoder's previous-sample input, in
+    # mu-law index units, std drawn per crop from U(0, prev_noise) (exposure bias, as in LPCNet).
+    prev_noise: float = 0.0
+    # Encoder input only: random shift by up to enc_shift samples, gain U(-g, g) dB, white noise at an SNR
+    # drawn from U(enc_noise_snr, enc_noise_snr + 30) dB (0 = off).
+    enc_shift: int = 0
+    enc_gain_db: float = 0.0
+    enc_noise_snr: float = 0.0
+    weights_ema: float = 0.0  # decay of an EMA copy of the weights used to validate, probe, export (0 = off)
+    # In-training measurement: free-running generation of these held-out utterance ids every probe_every
+    # steps (WER, STOI, log-mel L1, Griffin-Lim WER), at most probe_seconds each.
+    probe: tuple[str, ...] = ()
+    probe_every: int = 0
+    probe_seconds: float = 3.0
     cache_dir: str = "cache"
     holdout: tuple[str, ...] = ()  # utterance ids / globs always kept for validation (e.g. p225_003)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["data"], d["holdout"] = list(self.data), list(self.holdout)
+        d["data"], d["holdout"], d["probe"] = list(self.data), list(self.holdout), list(self.probe)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
-        d["data"], d["holdout"] = tuple(d.get("data", ())), tuple(d.get("holdout", ()))
+        for key in ("data", "holdout", "probe"):
+            d[key] = tuple(d.get(key, ()))
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

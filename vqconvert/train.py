@@ -16,11 +16,13 @@ import numpy as np
 import torch
 
 from vqconvert.audio import mu_law_encode, pitch_shift
+from vqconvert.augment import augment_encoder_input, encoder_augmentation_on, prev_noise_scales
 from vqconvert.checkpoint import LATEST, build_model, load_checkpoint, save_checkpoint
 from vqconvert.config import TrainConfig, preset
 from vqconvert.data.cache import AudioCache, load_or_build_cache
 from vqconvert.data.corpus import split_utterances
 from vqconvert.data.dataset import CropDataset
+from vqconvert.ema import WeightsEMA
 from vqconvert.errors import VQConvertError
 from vqconvert.fileio import atomic_path
 from vqconvert.model import VQVAE
@@ -101,7 +103,8 @@ class Trainer:
             raise TrainingError("the corpus's speakers differ from the checkpoint's: resume with the same data")
         self.speakers = list(speakers)
         self.spk_index = {s: i for i, s in enumerate(self.speakers)}
-        train_ix, val_ix = split_utterances(self.cache.utterances, cfg.val_fraction, holdout=cfg.holdout)
+        holdout = tuple(cfg.holdout) + tuple(cfg.probe)  # probe clips are never trained on
+        train_ix, val_ix = split_utterances(self.cache.utterances, cfg.val_fraction, holdout=holdout)
         self.train_ix = [self._pos[id(u)] for u in train_ix]
         self.val_ix = [self._pos[id(u)] for u in val_ix]
         self.crop = int(round(cfg.crop_seconds * self.cache.sample_rate / 64)) * 64
@@ -109,7 +112,7 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)
         if ckpt is not None:
-            self.model = build_model(ckpt).to(self.device)
+            self.model = build_model(ckpt, use_ema=False).to(self.device)
         else:
             self.model = VQVAE(preset(cfg.preset, n_speakers=len(self.speakers), ema=cfg.ema)).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
@@ -121,6 +124,15 @@ class Trainer:
             self.step = int(ckpt["step"])
             if ckpt.get("rng"):
                 torch.set_rng_state(ckpt["rng"]["torch"])
+        self.ema = WeightsEMA(self.model, cfg.weights_ema) if cfg.weights_ema > 0 else None
+        if self.ema is not None and ckpt is not None and ckpt.get("ema"):
+            self.ema.load_state_dict(ckpt["ema"])
+        self.probe = None
+        if cfg.probe and cfg.probe_every > 0 and self.dist.main:
+            from vqconvert.probe import Probe, probe_clips
+
+            clips = probe_clips(self.cache, cfg.probe, self.spk_index, cfg.probe_seconds)
+            self.probe = Probe(clips, self.cache.sample_rate)
         self.net = self.model
         if self.dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -174,6 +186,7 @@ class Trainer:
             scheduler=self.sched.state_dict(),
             rng=rng,
             metrics=metrics,
+            ema=self.ema.state_dict() if self.ema is not None else None,
         )
         path = self.run_dir / LATEST
         save_checkpoint(path, self.model, self.speakers, **kwargs)
@@ -181,50 +194,64 @@ class Trainer:
             save_checkpoint(self.run_dir / f"{tag}.pt", self.model, self.speakers, **kwargs)
         return path
 
+    @property
+    def eval_model(self) -> VQVAE:
+        """The weights that are validated, probed and exported: the EMA copy when the run keeps one."""
+        return self.ema.shadow if self.ema is not None else self.model
+
     @torch.no_grad()
     def validate(self) -> dict:
-        """Teacher-forced NLL (bits/sample), perplexity and codes used over fixed held-out crops."""
+        """Teacher-forced NLL (bits/sample), perplexity and codes used over fixed held-out crops (with
+        a mel head also its L1), of `eval_model`."""
         if not self.val_ix:
             return {}
-        self.model.eval()
+        model = self.eval_model
+        model.eval()
         rng = np.random.default_rng(12345)
         ix = rng.choice(
             self.val_ix, size=min(len(self.val_ix), self.cfg.val_batches * self.cfg.batch_size), replace=False
         )
         val_set = CropDataset(self.cache, list(ix), self.crop, self.spk_index, seed=999, shuffle=False)
-        nll, other_nll, n, counts = 0.0, 0.0, 0, torch.zeros(self.model.cfg.codebook_size)
+        nll, other_nll, mel, n, counts = 0.0, 0.0, 0.0, 0, torch.zeros(model.cfg.codebook_size)
         n_spk = len(self.speakers)
-        hist = torch.zeros(self.model.cfg.mu_classes)  # mu-law marginal: the unconditional baseline
+        hist = torch.zeros(model.cfg.mu_classes)  # mu-law marginal: the unconditional baseline
         for start in range(0, len(ix), self.cfg.batch_size):
             items = [val_set[j] for j in range(start, min(len(ix), start + self.cfg.batch_size))]
             audio = torch.stack([a for a, _ in items]).to(self.device)
             spk = torch.stack([s for _, s in items]).to(self.device)
             with autocast_for(self.cfg, self.device):
-                codes = self.model.encode(audio)
-                logits = self.model.decode_logits(codes, spk, audio)
+                codes = model.encode(audio)
+                logits = model.decode_logits(codes, spk, audio)
 
                 # The same crops decoded as another speaker: how much the speaker embedding helps.
                 other = (spk + 1 + torch.arange(len(items), device=spk.device) % max(n_spk - 1, 1)) % n_spk
-                other_logits = self.model.decode_logits(codes, other, audio) if n_spk > 1 else logits
+                other_logits = model.decode_logits(codes, other, audio) if n_spk > 1 else logits
+                if model.cfg.mel_bins > 0:
+                    frames = model.decoder.frame_features(model.codes_to_latents(codes), spk)
+                    mel += float(model.mel_loss(frames, audio)) * len(items)
 
-            target = mu_law_encode(audio, self.model.cfg.mu_classes)
+            target = mu_law_encode(audio, model.cfg.mu_classes)
             nll += float(torch.nn.functional.cross_entropy(logits.float(), target)) * len(items)
             other_nll += float(torch.nn.functional.cross_entropy(other_logits.float(), target)) * len(items)
             hist += torch.bincount(target.flatten().cpu(), minlength=hist.numel()).float()
             n += len(items)
             counts += torch.bincount(codes.flatten().cpu(), minlength=counts.numel()).float()
-        self.model.train()
+        if model is self.model:
+            model.train()
         p = counts / counts.sum()
         ppl = float(torch.exp(-(p * torch.log(p + 1e-10)).sum()))
         q = hist / hist.sum()
         marginal = float(-(q * torch.log2(q + 1e-12)).sum())
-        return {
+        out = {
             "val_bits": nll / n / math.log(2),
             "val_marginal_bits": marginal,
             "val_perplexity": ppl,
             "val_codes_used": int((counts > 0).sum()),
             "val_speaker_gain_bits": (other_nll - nll) / n / math.log(2),
         }
+        if model.cfg.mel_bins > 0:
+            out["val_mel_l1"] = mel / n
+        return out
 
     def _trim_log(self) -> None:
         """Drop log rows of steps after the one this run starts from: a run killed between checkpoints
@@ -280,6 +307,8 @@ class Trainer:
                         "used": int(out.used),
                         "lr": self.sched.get_last_lr()[0],
                     }
+                    if out.mel is not None:
+                        row["mel"] = float(out.mel.detach())
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                         dt = time.perf_counter() - t_last
                         row["audio_s_per_s"] = audio_s / max(dt, 1e-9)
@@ -289,6 +318,8 @@ class Trainer:
                         last_val = self.validate()
                         self._log_row({"step": self.step, **last_val})
                         self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
+                    if self.probe is not None and self.step % cfg.probe_every == 0:
+                        self._run_probe()
                     bar.update(self.step, row, last_val)
                     if self.step % cfg.checkpoint_every == 0 or self.step == last_step:
                         keep = cfg.keep_every and self.step % cfg.keep_every == 0
@@ -314,11 +345,28 @@ class Trainer:
         rows = [pitch_shift(a, float(rng.uniform(-p, p)), self.cache.sample_rate) for a in audio.cpu().numpy()]
         return torch.from_numpy(np.stack(rows)).to(audio.device)
 
+    def _run_probe(self) -> None:
+        t0 = time.perf_counter()
+        found = self.probe.run(self.eval_model)
+        found["probe_seconds"] = time.perf_counter() - t0
+        self._log_row({"step": self.step, **found})
+        shown = {k: v for k, v in found.items() if v is not None and ("wer" in k or "stoi" in k)}
+        self.log(f"step {self.step} probe: " + ", ".join(f"{k[6:]} {v:.2f}" for k, v in shown.items()))
+
+    def encoder_input(self, audio: torch.Tensor, step: int) -> torch.Tensor | None:
+        """What the encoder hears: pitch-shifted and augmented copies as the config asks (None = audio)."""
+        enc_in = self.perturbed(audio, step)
+        if encoder_augmentation_on(self.cfg):
+            enc_in = augment_encoder_input(audio if enc_in is None else enc_in, self.cfg, step, self.dist.rank)
+        return enc_in
+
     def _train_step(self):
         audio, spk = self.batch(self.step)
-        enc_in = self.perturbed(audio, self.step)
+        enc_in = self.encoder_input(audio, self.step)
+        noise = prev_noise_scales(self.cfg, audio.shape[0], self.step, self.dist.rank)
+        noise = noise.to(self.device) if noise is not None else None
         with autocast_for(self.cfg, self.device):
-            out = self.net(audio, spk, enc_in)
+            out = self.net(audio, spk, enc_in, noise)
         if not torch.isfinite(out.loss):
             last = self.run_dir / LATEST
             where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
@@ -332,4 +380,6 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
         self.sched.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return out

@@ -103,7 +103,7 @@ class Weights:
 class Conditioner:
     """Local (codes) + global (speaker) conditioning of every layer, block by block.
 
-    Frame features `frame_features(z_q)` are computed once per utterance (small: C floats per 64
+    Frame features `frame_features(z_q, speaker)` are computed once per utterance (small: C floats per 64
     samples); the per-layer projection `cond_proj(u) + layer_bias(speaker)` is made per block: per frame
     for "repeat" upsampling (constant over a frame), per sample for "transposed".
     `perm` reorders the L*G gate rows of every layer (the C kernel interleaves tanh and sigmoid tiles).
@@ -123,12 +123,12 @@ class Conditioner:
         dtype = next(dec.parameters()).dtype
         u = torch.zeros(B, fmax + 1, w.C)  # one zero frame of slack for window slicing
         with torch.no_grad():
+            spk = torch.as_tensor(list(speakers), dtype=torch.long, device=dev)
             for i, c in enumerate(codes):
                 if c.numel() == 0:
                     continue
                 zq = model.codes_to_latents(c.reshape(1, -1).to(dev, torch.long)).to(dtype)
-                u[i, : c.numel()] = dec.frame_features(zq)[0].t().to("cpu", torch.float32)
-            spk = torch.as_tensor(list(speakers), dtype=torch.long, device=dev)
+                u[i, : c.numel()] = dec.frame_features(zq, spk[i : i + 1])[0].t().to("cpu", torch.float32)
             sb = dec.layer_bias(spk).to("cpu", torch.float32) if B else torch.zeros(0, w.L * w.G)
         self.u = u
         wc, bc = w.wc, w.bc

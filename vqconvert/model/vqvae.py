@@ -12,6 +12,7 @@ from torch import nn
 from vqconvert.audio import mu_law_encode
 from vqconvert.config import ModelConfig
 from vqconvert.model.encoder import Encoder
+from vqconvert.model.mel import LogMel
 from vqconvert.model.quantizer import VectorQuantizer
 from vqconvert.model.wavenet import WaveNet
 
@@ -20,12 +21,13 @@ SILENCE = 128  # mu-law index of 0.0: the "previous sample" before the first one
 
 @dataclass
 class LossOutput:
-    loss: torch.Tensor  # what is minimised: nll + codebook + commitment
+    loss: torch.Tensor  # what is minimised: nll + codebook + commitment (+ mel_weight * mel)
     nll: torch.Tensor  # teacher-forced cross-entropy, nats per sample
     codebook: torch.Tensor
     commitment: torch.Tensor
     perplexity: torch.Tensor
     used: torch.Tensor
+    mel: torch.Tensor | None = None  # L1 of the log-mel head against the audio's log-mel (mel_bins > 0)
 
     @property
     def bits(self) -> float:
@@ -46,18 +48,48 @@ class VQVAE(nn.Module):
             cfg.codebook_size, cfg.latent_dim, cfg.beta, cfg.ema, cfg.ema_decay, cfg.dead_code_steps
         )
         self.decoder = WaveNet(cfg)
+        if cfg.mel_bins > 0:
+            self.log_mel = LogMel(cfg.sample_rate, cfg.mel_bins, cfg.hop)
 
     def forward(
-        self, audio: torch.Tensor, speaker: torch.Tensor, encoder_input: torch.Tensor | None = None
+        self,
+        audio: torch.Tensor,
+        speaker: torch.Tensor,
+        encoder_input: torch.Tensor | None = None,
+        prev_noise: torch.Tensor | None = None,
     ) -> LossOutput:
         """audio (B, T) in [-1, 1] with T a multiple of 64, speaker (B,) -> loss terms. `encoder_input`
-        (B, T), if given, is what the encoder sees instead of `audio` (a perturbed copy of it)."""
+        (B, T), if given, is what the encoder sees instead of `audio` (a perturbed copy of it).
+        `prev_noise` (B,): std, in mu-law index units, of Gaussian noise added to each crop's
+        previous-sample input (the targets stay clean), so the decoder learns to follow the codes
+        rather than copy a perfect past it will not have when it generates."""
         q = self.quantizer(self.encoder(audio if encoder_input is None else encoder_input))
         target = mu_law_encode(audio, self.cfg.mu_classes)
-        logits = self.decoder(previous_samples(target), q.z_q, speaker)
+        prev = previous_samples(target)
+        if prev_noise is not None:
+            noise = torch.randn(prev.shape, device=prev.device) * prev_noise.float().reshape(-1, 1)
+            prev = (prev + noise.round().long()).clamp_(0, self.cfg.mu_classes - 1)
+        frames = self.decoder.frame_features(q.z_q, speaker)
+        logits = self.decoder(prev, q.z_q, speaker, frames=frames)
         nll = F.cross_entropy(logits.float(), target)
         loss = nll + q.codebook_loss + q.commitment_loss
-        return LossOutput(loss, nll, q.codebook_loss, q.commitment_loss, q.perplexity, q.used)
+        mel = None
+        if self.cfg.mel_bins > 0:
+            mel = self.mel_loss(frames, audio)
+            loss = loss + self.cfg.mel_weight * mel
+        return LossOutput(loss, nll, q.codebook_loss, q.commitment_loss, q.perplexity, q.used, mel)
+
+    def mel_loss(self, frames: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """L1 between the mel head on (B, C, F) frame features and the log-mel of (B, F * 64) audio."""
+        return F.l1_loss(self.decoder.mel(frames).float(), self.log_mel(audio))
+
+    @torch.no_grad()
+    def predict_mel(self, indices: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """(B, F) codes, (B,) speakers -> (B, mel_bins, F) log-mel from the auxiliary head."""
+        if self.cfg.mel_bins <= 0:
+            raise ValueError("this model has no mel head (mel_bins = 0)")
+        z_q = self.codes_to_latents(indices)
+        return self.decoder.mel(self.decoder.frame_features(z_q, speaker))
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,9 @@ Layer l at time t (Gt = gate_channels, half tanh, half sigmoid):
     z = tanh(h[:Gt/2]) * sigmoid(h[Gt/2:])
     skip += Ws_l z + bs_l ;  x = x + Wr_l z + br_l  (no Wr for the last layer)
 logits = W2 relu(W1 relu(skip) + b1) + b2, with x[0] = embed(previous mu-law sample).
+u is the frame features: relu(conv_k3(codes)) in the paper's form, or with `cond_blocks > 0` the output
+of `CondNet` over the codes and the speaker embedding (vqconvert.model.condnet); either way constant over
+a frame with "repeat" upsampling.
 The incremental generators in `vqconvert.generate` rely on exactly this structure.
 """
 
@@ -16,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vqconvert.config import ModelConfig
+from vqconvert.model.condnet import CondNet
 
 
 class WaveNet(nn.Module):
@@ -26,7 +30,12 @@ class WaveNet(nn.Module):
         n = cfg.n_layers
         self.dilations = cfg.dilations
         self.embed = nn.Embedding(cfg.mu_classes, r)
-        self.cond_in = nn.Conv1d(cfg.latent_dim, c, 3, padding=1)
+        if cfg.cond_blocks > 0:
+            self.cond_net = CondNet(cfg.latent_dim, cfg.speaker_dim, c, cfg.cond_dilations)
+        else:
+            self.cond_in = nn.Conv1d(cfg.latent_dim, c, 3, padding=1)
+        if cfg.mel_bins > 0:
+            self.mel_head = nn.Conv1d(c, cfg.mel_bins, 1)
         if cfg.upsample == "transposed":
             self.upsample = nn.ConvTranspose1d(c, c, 2 * cfg.hop, stride=cfg.hop, padding=cfg.hop // 2)
         elif cfg.upsample != "repeat":
@@ -46,16 +55,26 @@ class WaveNet(nn.Module):
         self.head1 = nn.Conv1d(s, cfg.head_channels, 1)
         self.head2 = nn.Conv1d(cfg.head_channels, cfg.mu_classes, 1)
 
-    def cond_features(self, z_q: torch.Tensor) -> torch.Tensor:
-        """(B, D, F) codes -> (B, C, F * hop) conditioning features at the sample rate."""
-        u = torch.relu(self.cond_in(z_q))
+    def frame_features(self, z_q: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """(B, D, F) codes, (B,) speakers -> (B, C, F) features before upsampling (constant over a frame
+        in 'repeat' mode)."""
+        if self.cfg.cond_blocks > 0:
+            return self.cond_net(z_q, self.speaker(speaker))
+        return torch.relu(self.cond_in(z_q))
+
+    def cond_features(self, z_q: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """(B, D, F) codes, (B,) speakers -> (B, C, F * hop) conditioning features at the sample rate."""
+        return self.upsample_features(self.frame_features(z_q, speaker))
+
+    def upsample_features(self, u: torch.Tensor) -> torch.Tensor:
+        """(B, C, F) frame features -> (B, C, F * hop)."""
         if self.cfg.upsample == "repeat":
             return u.repeat_interleave(self.cfg.hop, dim=2)
         return torch.relu(self.upsample(u))
 
-    def frame_features(self, z_q: torch.Tensor) -> torch.Tensor:
-        """(B, D, F) -> (B, C, F) features before upsampling (constant over a frame in 'repeat' mode)."""
-        return torch.relu(self.cond_in(z_q))
+    def mel(self, u: torch.Tensor) -> torch.Tensor:
+        """(B, C, F) frame features -> (B, mel_bins, F) predicted log-mel (needs mel_bins > 0)."""
+        return self.mel_head(u)
 
     def layer_bias(self, speaker: torch.Tensor) -> torch.Tensor:
         """(B,) speaker ids -> (B, n_layers * Gt) per-layer bias from the speaker embedding."""
@@ -65,15 +84,18 @@ class WaveNet(nn.Module):
         """(B, C, T) features, (B,) speakers -> (B, n_layers * Gt, T): everything a layer adds but W0/W1 x."""
         return self.cond_proj(u) + self.layer_bias(speaker)[:, :, None]
 
-    def forward(self, prev: torch.Tensor, z_q: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, prev: torch.Tensor, z_q: torch.Tensor, speaker: torch.Tensor, frames: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Teacher forcing. prev (B, T) long: mu-law sample before each step; z_q (B, D, T/hop);
-        speaker (B,) -> logits (B, 256, T)."""
+        speaker (B,); frames: `frame_features(z_q, speaker)` if already computed -> logits (B, 256, T)."""
         # Computed time-major, (B, T, C), with every convolution as a matrix product: on CPU the
         # 1x1 and dilated convolutions otherwise fall back to slow im2col kernels.
         g = self.cfg.gate_channels
         repeat = self.cfg.upsample == "repeat"
         # With 'repeat' upsampling the projection is constant over a frame: project, then repeat.
-        u = (self.frame_features(z_q) if repeat else self.cond_features(z_q)).transpose(1, 2)
+        u = self.frame_features(z_q, speaker) if frames is None else frames
+        u = (u if repeat else self.upsample_features(u)).transpose(1, 2)
         cond = F.linear(u, _w(self.cond_proj), self.cond_proj.bias) + self.layer_bias(speaker)[:, None, :]
         conds = cond.chunk(self.cfg.n_layers, dim=2)  # chunk, not slicing: a cheap backward
         x = self.embed(prev)
