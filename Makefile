@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 
 # The fast CPU generator (gcc -O3 -march=native); without gcc, generation falls back to torch.
 $(GEN_SO): vqconvert/csrc/wavenet_gen.c $(STAMP)
-	$(BIN)/python -m vqconvert.generate.fast --build || echo "warning: C generator not built; generation will use torch" >&2
+	$(BIN)/python -m vqconvert.generate.clib --build || echo "warning: C generator not built; generation will use torch" >&2
 
 # Debian's speech synthesizers and the `fortunes` text for the synthetic corpus (root installs them;
 # others get the command to run).

@@ -23,12 +23,13 @@ import time
 
 import numpy as np
 import torch
+from naive import naive_generate  # bench/naive.py (this script's directory is on sys.path)
 
 from vqconvert.config import SAMPLE_RATE, preset
-from vqconvert.generate import available_backends, fast, generate
+from vqconvert.generate import available_backends, clib, generate
 from vqconvert.generate._core import Weights
-from vqconvert.generate.reference import naive_generate
 from vqconvert.model import VQVAE
+from vqconvert.sampling import SamplingOptions
 
 # seconds of audio per measurement: full run, --quick
 DUR = {
@@ -64,11 +65,12 @@ def timed_generate(model, seconds: float, batch: int, backend: str, **opts) -> t
     """-> (samples per second, all streams together; CPU seconds of this process per sample)."""
     codes = codes_for(model, seconds, batch)
     warm = codes_for(model, 0.008, batch)
-    generate(model, warm, [0] * batch, seed=0, backend=backend, _engine_opts=opts)  # build, caches
+    sampling = SamplingOptions(temperature=1.0, seed=0, backend=backend, **opts)
+    generate(model, warm, [0] * batch, sampling)  # build, caches
     if backend == "cuda":
         torch.cuda.synchronize()
     t, c = time.perf_counter(), time.process_time()
-    out = generate(model, codes, [0] * batch, seed=0, backend=backend, _engine_opts=opts)
+    out = generate(model, codes, [0] * batch, sampling)
     dt, dc = time.perf_counter() - t, time.process_time() - c
     n = sum(o.numel() for o in out)
     return n / dt, dc / n
@@ -174,7 +176,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     t_start = time.perf_counter()
-    have_c = fast.load() is not None
+    have_c = clib.load() is not None
     have_cuda = torch.cuda.is_available()
     print(
         f"backends: {', '.join(available_backends())}; cores: {cores}; "

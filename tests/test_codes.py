@@ -222,25 +222,27 @@ def test_encode_file_header_and_speaker_guess(tiny_checkpoint, tmp_path):
 
 def test_decode_to_files_batched_and_trimmed(tiny_checkpoint, tmp_path):
     from vqconvert.checkpoint import load_model
-    from vqconvert.inference import DecodeJob, decode_codes, decode_to_files
+    from vqconvert.decoding import DecodeJob, decode_codes, decode_to_files
+    from vqconvert.sampling import SamplingOptions
 
     m = load_model(tiny_checkpoint)
+    greedy = SamplingOptions(greedy=True)
     codes = [
         torch.randint(0, m.config.codebook_size, (n,), generator=torch.Generator().manual_seed(n)) for n in (10, 25, 4)
     ]
     jobs = [DecodeJob(c, i % 3, tmp_path / f"o{i}.wav", samples=c.numel() * 64 - 5, key=i) for i, c in enumerate(codes)]
-    results = list(decode_to_files(m.model, jobs, batch_size=2, greedy=True, chunk_samples=300))
+    results = list(decode_to_files(m.model, jobs, greedy, batch_size=2, chunk_samples=300))
     assert [(j.key, e) for j, e in results] == [(0, None), (1, None), (2, None)]
     for i, c in enumerate(codes):
         data, sr = sf.read(tmp_path / f"o{i}.wav", dtype="float32")
         assert sr == 16000 and data.shape == (c.numel() * 64 - 5,)
-    mem = decode_codes(m.model, codes, [0, 1, 2], greedy=True, batch_size=1)
+    mem = decode_codes(m.model, codes, [0, 1, 2], greedy, batch_size=1)
     assert [w.shape[0] for w in mem] == [c.numel() * 64 for c in codes]
     # streamed to disk == in memory, up to 16-bit rounding
     data, _ = sf.read(tmp_path / "o1.wav", dtype="float32")
     assert np.abs(data - np.clip(mem[1][: data.size], -1, 1)).max() < 1e-3
     # resampled output
-    out = list(decode_to_files(m.model, [DecodeJob(codes[0], 0, tmp_path / "r.wav")], sample_rate=8000, greedy=True))
+    out = list(decode_to_files(m.model, [DecodeJob(codes[0], 0, tmp_path / "r.wav")], greedy, sample_rate=8000))
     assert out[0][1] is None
     data, sr = sf.read(tmp_path / "r.wav")
     assert sr == 8000 and abs(data.shape[0] - 320) <= 1
@@ -249,11 +251,11 @@ def test_decode_to_files_batched_and_trimmed(tiny_checkpoint, tmp_path):
 def test_a_failing_batch_leaves_no_files(tiny_checkpoint, tmp_path, monkeypatch):
     import vqconvert.generate as gen
     from vqconvert.checkpoint import load_model
-    from vqconvert.inference import DecodeJob, decode_to_files
+    from vqconvert.decoding import DecodeJob, decode_to_files
 
     m = load_model(tiny_checkpoint)
 
-    def broken(model, codes, speakers, **kw):
+    def broken(model, codes, speakers, sampling, **kw):
         yield [torch.zeros(100) for _ in codes]
         raise RuntimeError("sampler exploded")
 
@@ -273,10 +275,11 @@ def test_convert_in_memory(tiny_checkpoint):
     from vqconvert.checkpoint import load_model
     from vqconvert.errors import SpeakerError
     from vqconvert.inference import convert
+    from vqconvert.sampling import SamplingOptions
 
     m = load_model(tiny_checkpoint)
     audio = 0.3 * np.sin(np.arange(1000) / 5.0).astype(np.float32)
-    outs = convert(m, audio, ["spk-a", 2], greedy=True)
+    outs = convert(m, audio, ["spk-a", 2], SamplingOptions(greedy=True))
     assert [o.shape for o in outs] == [(1000,), (1000,)]
     with pytest.raises(SpeakerError, match="closest"):
         convert(m, audio, ["spk-q"])

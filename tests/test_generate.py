@@ -11,11 +11,12 @@ import torch
 
 from vqconvert.audio import mu_law_encode
 from vqconvert.config import preset
-from vqconvert.generate import _core, available_backends, fast, generate, generate_stream, incremental_logits
-from vqconvert.generate._core import sample_indices
+from vqconvert.generate import _core, available_backends, clib, engine_for, fast, generate, generate_stream
+from vqconvert.generate._core import check_inputs, drive, sample_indices
 from vqconvert.model import VQVAE
+from vqconvert.sampling import SamplingOptions
 
-HAVE_C = fast.load() is not None
+HAVE_C = clib.load() is not None
 needs_c = pytest.mark.skipif(not HAVE_C, reason="C generator cannot be built here (no gcc?)")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 
@@ -58,6 +59,28 @@ def _backend(key: str):
     return name, opts, tol
 
 
+def _opts(backend: str, opts: dict | None = None, **kw) -> SamplingOptions:
+    return SamplingOptions(temperature=kw.pop("temperature", 1.0), backend=backend, **(opts or {}), **kw)
+
+
+def incremental_logits(model, codes, speakers, audio, backend: str = "torch", opts: dict | None = None):
+    """Run the incremental step of `backend` teacher-forced on `audio` (per utterance (F_i * 64,) in
+    [-1, 1]) and return per utterance its logits (Q, F_i * 64): the same quantity as
+    `model.decode_logits`."""
+    codes, speakers = check_inputs(model, codes, speakers)
+    Q = model.cfg.mu_classes
+    forced = [mu_law_encode(torch.as_tensor(a).reshape(-1).float().cpu(), Q).numpy().astype(np.int32) for a in audio]
+    eng, lengths, _ = engine_for(model, codes, speakers, _opts(backend, opts, greedy=True))
+    assert [len(f) for f in forced] == lengths
+    parts: list[list[np.ndarray]] = [[] for _ in codes]
+    for _, lg in drive(
+        eng, lengths, chunk_samples=1 << 30, inv_temp=1.0, greedy=True, seed=0, forced=forced, want_logits=True
+    ):
+        for i, a in enumerate(lg):
+            parts[i].append(a)
+    return [torch.from_numpy(np.concatenate(p) if p else np.zeros((0, Q), np.float32)).t().contiguous() for p in parts]
+
+
 @pytest.mark.parametrize("key", list(BACKENDS))
 @pytest.mark.parametrize("upsample", ["repeat", "transposed"])
 @pytest.mark.parametrize("name,frames", [("tiny", [5, 2, 3]), ("small", [3, 1])])
@@ -68,10 +91,10 @@ def test_incremental_logits_equal_teacher_forcing(key, upsample, name, frames, m
     monkeypatch.setattr(_core, "BLOCK", 128)  # several conditioning blocks
     model = _model(name, upsample)
     codes, speakers = _codes(model, frames), [2, 0, 1][: len(frames)]
-    audio = generate(model, codes, speakers, greedy=True, backend=backend, _engine_opts=opts)
+    audio = generate(model, codes, speakers, _opts(backend, opts, greedy=True))
     assert [a.shape[0] for a in audio] == [64 * f for f in frames]
     ref = _teacher(model, codes, speakers, audio)
-    inc = incremental_logits(model, codes, speakers, audio, backend=backend, _engine_opts=opts)
+    inc = incremental_logits(model, codes, speakers, audio, backend, opts)
     for r, x, a in zip(ref, inc, audio, strict=True):
         assert x.shape == r.shape
         assert torch.allclose(x, r, atol=tol, rtol=0), float((x - r).abs().max())
@@ -87,7 +110,7 @@ def test_paper_preset_short(key):
     codes, speakers = _codes(model, [1]), [1]
     audio = [torch.rand(64) * 2 - 1]
     ref = _teacher(model, codes, speakers, audio)
-    inc = incremental_logits(model, codes, speakers, audio, backend=backend, _engine_opts=opts)
+    inc = incremental_logits(model, codes, speakers, audio, backend, opts)
     assert torch.allclose(inc[0], ref[0], atol=5e-5, rtol=0), float((inc[0] - ref[0]).abs().max())
 
 
@@ -98,7 +121,7 @@ def test_sampling_follows_the_shared_rule(key):
     backend, opts, _ = _backend(key)
     model = _model("tiny", "transposed")
     codes, speakers, seed, temp = _codes(model, [4, 2]), [1, 2], 11, 0.7
-    audio = generate(model, codes, speakers, seed=seed, temperature=temp, backend=backend, _engine_opts=opts)
+    audio = generate(model, codes, speakers, _opts(backend, opts, seed=seed, temperature=temp))
     ref = _teacher(model, codes, speakers, audio)
     inv_t = float(np.float32(1 / temp))
     for i, (r, a) in enumerate(zip(ref, audio, strict=True)):
@@ -112,9 +135,9 @@ def test_same_seed_same_samples(key):
     backend, opts, _ = _backend(key)
     model = _model()
     codes, speakers = _codes(model, [3, 2]), [0, 1]
-    a = generate(model, codes, speakers, seed=5, backend=backend, _engine_opts=opts)
-    b = generate(model, codes, speakers, seed=5, backend=backend, _engine_opts=opts)
-    c = generate(model, codes, speakers, seed=6, backend=backend, _engine_opts=opts)
+    a = generate(model, codes, speakers, _opts(backend, opts, seed=5))
+    b = generate(model, codes, speakers, _opts(backend, opts, seed=5))
+    c = generate(model, codes, speakers, _opts(backend, opts, seed=6))
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
     assert all(x.dtype == torch.float32 and x.abs().max() <= 1.0 for x in a)
@@ -126,10 +149,10 @@ def test_c_and_torch_give_the_same_samples(greedy):
     model = _model("tiny", "repeat")
     codes, speakers = _codes(model, [6, 3, 1]), [2, 1, 0]
     kw = dict(seed=3, greedy=greedy, temperature=0.8)
-    t = generate(model, codes, speakers, backend="torch", **kw)
-    c = generate(model, codes, speakers, backend="c", _engine_opts={"fp16": False}, **kw)
-    c2 = generate(model, codes, speakers, backend="c", _engine_opts={"fp16": False, "threads": 2}, **kw)
-    g = generate(model, codes, speakers, backend="cuda", _engine_opts={"device": "cpu"}, **kw)
+    t = generate(model, codes, speakers, _opts("torch", **kw))
+    c = generate(model, codes, speakers, _opts("c", {"fp16": False}, **kw))
+    c2 = generate(model, codes, speakers, _opts("c", {"fp16": False, "threads": 2}, **kw))
+    g = generate(model, codes, speakers, _opts("cuda", {"device": "cpu"}, **kw))
     for x, y, z, v in zip(t, c, c2, g, strict=True):
         assert torch.equal(x, y) and torch.equal(y, z) and torch.equal(x, v)
 
@@ -140,8 +163,8 @@ def test_stream_concatenation_equals_generate(key, monkeypatch):
     monkeypatch.setattr(_core, "BLOCK", 256)
     model = _model("tiny", "transposed")
     codes, speakers = _codes(model, [12, 3, 0, 1]), [0, 1, 2, 0]
-    whole = generate(model, codes, speakers, seed=9, backend=backend, _engine_opts=opts)
-    steps = list(generate_stream(model, codes, speakers, chunk_samples=100, seed=9, backend=backend, _engine_opts=opts))
+    whole = generate(model, codes, speakers, _opts(backend, opts, seed=9))
+    steps = list(generate_stream(model, codes, speakers, _opts(backend, opts, seed=9), chunk_samples=100))
     assert len(steps) == -(-12 * 64 // 100)
     for step in steps:
         assert len(step) == 4 and all(p.shape[0] <= 100 and p.dtype == torch.float32 for p in step)
@@ -154,9 +177,9 @@ def test_stream_concatenation_equals_generate(key, monkeypatch):
 def test_empty_and_single_frame_inputs():
     model = _model()
     assert generate(model, [], []) == []
-    out = generate(model, [torch.zeros(0, dtype=torch.long)], [0], backend="torch")
+    out = generate(model, [torch.zeros(0, dtype=torch.long)], [0], _opts("torch"))
     assert out[0].shape == (0,)
-    out = generate(model, [torch.tensor([3])], [1], seed=0, backend="auto")
+    out = generate(model, [torch.tensor([3])], [1], _opts("auto", seed=0))
     assert out[0].shape == (64,)
     assert list(generate_stream(model, [torch.zeros(0, dtype=torch.long)], [0])) == []
 
@@ -165,9 +188,9 @@ def test_bad_arguments():
     model = _model()
     codes = _codes(model, [2])
     with pytest.raises(ValueError, match="backend"):
-        generate(model, codes, [0], backend="gpu")
+        generate(model, codes, [0], _opts("gpu"))
     with pytest.raises(ValueError, match="temperature"):
-        generate(model, codes, [0], temperature=-1.0)
+        generate(model, codes, [0], _opts("auto", temperature=-1.0))
     with pytest.raises(ValueError, match="speakers"):
         generate(model, codes, [0, 1])
     with pytest.raises(ValueError, match="speakers"):
@@ -176,51 +199,48 @@ def test_bad_arguments():
         generate(model, [torch.tensor([0, 99])], [0])
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
-            generate(model, codes, [0], backend="cuda")
+            generate(model, codes, [0], _opts("cuda"))
 
 
 def test_progress_reports_every_sample():
     model = _model()
     seen = []
-    generate(model, _codes(model, [300, 2]), [0, 1], greedy=True, progress=lambda d, t: seen.append((d, t)))
+    codes = _codes(model, [300, 2])
+    generate(model, codes, [0, 1], _opts("auto", greedy=True), progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (302 * 64, 302 * 64)
     assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
 
 
-def test_missing_c_build_falls_back_to_torch(tmp_path, monkeypatch, capsys):
+def test_missing_c_build_falls_back_to_torch(tmp_path, monkeypatch):
     model = _model()
     codes, speakers = _codes(model, [3]), [1]
-    want = generate(model, codes, speakers, seed=2, backend="torch")
-    monkeypatch.setattr(fast, "_candidates", lambda: [tmp_path / "nowhere" / "lib.so"])
+    want = generate(model, codes, speakers, _opts("torch", seed=2))
+    monkeypatch.setattr(clib, "candidates", lambda: [tmp_path / "nowhere" / "lib.so"])
+    monkeypatch.setattr(clib, "STATE", clib.LoadState())  # as in a fresh process
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
-    fast._reset()
-    try:
-        got = generate(model, codes, speakers, seed=2, backend="c")
-        again = generate(model, codes, speakers, seed=2, backend="auto")
+    with pytest.warns(clib.GeneratorWarning, match="fast C generator unavailable") as caught:
+        got = generate(model, codes, speakers, _opts("c", seed=2))
+        again = generate(model, codes, speakers, _opts("auto", seed=2))
         assert "c" not in available_backends()
-    finally:
-        monkeypatch.undo()
-        fast._reset()
-    err = capsys.readouterr().err
-    assert err.count("fast C generator unavailable") == 1
+    assert len(caught) == 1
     assert torch.equal(got[0], want[0]) and torch.equal(again[0], want[0])
 
 
 @needs_c
 def test_stale_library_is_not_loaded(tmp_path):
-    good = next(p for p in fast._candidates() if p.is_file() and fast._open(p) is not None)
+    good = next(p for p in clib.candidates() if p.is_file() and clib.open_library(p) is not None)
     stale = tmp_path / "stale.so"
     stale.write_bytes(good.read_bytes().replace(b"WGBUILDID:", b"WGBUILDID:x"))
-    assert fast._open(stale) is None
-    assert fast._open(tmp_path / "missing.so") is None
+    assert clib.open_library(stale) is None
+    assert clib.open_library(tmp_path / "missing.so") is None
 
 
 @needs_c
 @pytest.mark.slow
 def test_build_into_given_path(tmp_path):
-    path = fast.build(tmp_path / "k.so", quiet=True)
-    assert fast._open(path) is not None
-    assert fast.main(["--build", "--dest", str(path)]) == 0
+    path = clib.build(tmp_path / "k.so")
+    assert clib.open_library(path) is not None
+    assert clib.main(["--build", "--dest", str(path)]) == 0
 
 
 @needs_cuda
@@ -228,12 +248,12 @@ def test_build_into_given_path(tmp_path):
 def test_cuda_graph_matches_torch(upsample):
     model = _model("small", upsample)
     codes, speakers = _codes(model, [4, 2]), [1, 2]
-    audio = generate(model, codes, speakers, greedy=True, backend="torch")
+    audio = generate(model, codes, speakers, _opts("torch", greedy=True))
     ref = _teacher(model, codes, speakers, audio)
-    inc = incremental_logits(model.cuda(), codes, speakers, audio, backend="cuda")
+    inc = incremental_logits(model.cuda(), codes, speakers, audio, "cuda")
     for r, x in zip(ref, inc, strict=True):
         assert torch.allclose(x, r, atol=1e-3, rtol=0), float((x - r).abs().max())
-    got = generate(model, codes, speakers, greedy=True, backend="auto")  # auto: the model is on CUDA
+    got = generate(model, codes, speakers, _opts("auto", greedy=True))  # auto: the model is on CUDA
     for r, a in zip(_teacher(model.cpu(), codes, speakers, got), got, strict=True):
         assert (r.argmax(0) == mu_law_encode(a)).float().mean().item() > 0.99
 

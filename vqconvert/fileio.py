@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -151,3 +152,21 @@ def write_stdout(data: bytes, what: str) -> None:
         sys.stdout.buffer.flush()
     except OSError as err:  # BrokenPipeError included
         raise OutputError(f"cannot write {what} to stdout ({err})") from None
+
+
+def safe_name(name: str, fallback: str = "x") -> str:
+    """`name` (a speaker, an utterance) made safe for a file name: characters other than letters,
+    digits, `_.+-` become `_`, leading and trailing dots go; `fallback` when nothing is left."""
+    return re.sub(r"[^\w.+-]", "_", name).strip(".") or fallback
+
+
+def ensure_parent(path: str | Path) -> None:
+    """Create the directory of an output ("-" = stdout: nothing) just before it is written."""
+    if str(path) == "-":
+        return
+    parent = Path(path).parent
+    if not parent.is_dir():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create the output directory {parent} ({err.strerror or err})") from None

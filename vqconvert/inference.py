@@ -1,34 +1,32 @@
-"""Inference as a library: chunked encoding of long audio, batched and streamed decoding, voice transfer.
+"""Inference as a library: chunked encoding of long audio, the choice of speakers, voice transfer.
 
 No CLI code here: `vqconvert.cli.infer_cmd` turns these into the `encode`, `decode` and `transfer`
-commands. Sampling itself is `vqconvert.generate`.
+commands. Decoding (batched, in memory or streamed to files) is `vqconvert.decoding`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from vqconvert.audio import load_audio, open_wav_writer
+from vqconvert.audio import load_audio
 from vqconvert.codes import CodesFile
-from vqconvert.config import DEFAULT_TEMPERATURE
-from vqconvert.errors import AudioError, CodesError
+from vqconvert.config import HOP
+from vqconvert.errors import AudioError, SpeakerError
+from vqconvert.sampling import SamplingOptions
 
 if TYPE_CHECKING:
     from vqconvert.checkpoint import LoadedModel
     from vqconvert.model import VQVAE
 
 DEFAULT_CHUNK_FRAMES = 2500  # 10 s at 250 frames/s per encoder call
-DEFAULT_CHUNK_SAMPLES = 16_000  # samples generated between two writes when streaming to disk
 
 
 # -- encoding ---------------------------------------------------------------------------------------
@@ -55,7 +53,7 @@ def encoder_context(model: VQVAE) -> tuple[int, int]:
     return math.ceil(max(0, -lo) / hop), math.ceil(max(0, hi - (hop - 1)) / hop)
 
 
-def pad_to_hop(audio: np.ndarray, hop: int = 64) -> np.ndarray:
+def pad_to_hop(audio: np.ndarray, hop: int = HOP) -> np.ndarray:
     """Zero-pad `(T,)` at the end to a positive multiple of `hop` (a clip shorter than a frame gets one)."""
     t = audio.shape[0]
     target = max(1, math.ceil(t / hop)) * hop
@@ -143,6 +141,24 @@ def guess_speaker(path: str | Path | None, speakers: Sequence[str]) -> str | Non
     return None
 
 
+def load_and_encode(
+    loaded: LoadedModel,
+    source: str | Path,
+    *,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    device: str | torch.device | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Read an audio file ("-" = stdin) at the model's rate and encode it: (codes `(F,)`, samples T).
+    AudioError for unreadable audio."""
+    audio = load_audio(source, loaded.config.sample_rate)
+    return encode_audio(loaded.model, audio, chunk_frames=chunk_frames, device=device), int(audio.shape[0])
+
+
+def chunk_frames_for(loaded: LoadedModel, seconds: float) -> int:
+    """An encoder chunk of `seconds` in code frames (at least one)."""
+    return max(1, round(seconds * loaded.config.sample_rate / loaded.config.hop))
+
+
 def encode_file(
     loaded: LoadedModel,
     source: str | Path,
@@ -157,8 +173,7 @@ def encode_file(
     (`guess_speaker`). AudioError for unreadable audio.
     """
     cfg = loaded.config
-    audio = load_audio(source, cfg.sample_rate)
-    codes = encode_audio(loaded.model, audio, chunk_frames=chunk_frames, device=device)
+    codes, samples = load_and_encode(loaded, source, chunk_frames=chunk_frames, device=device)
     name = "<stdin>" if str(source) == "-" else Path(source).name
     return CodesFile(
         indices=codes.numpy(),
@@ -166,143 +181,36 @@ def encode_file(
         fingerprint=loaded.fingerprint,
         sample_rate=cfg.sample_rate,
         hop=cfg.hop,
-        samples=int(audio.shape[0]),
+        samples=samples,
         speaker=speaker if speaker is not None else guess_speaker(source, loaded.speakers),
         source=name,
     )
 
 
-# -- decoding ---------------------------------------------------------------------------------------
+# -- speakers and voice transfer ----------------------------------------------------------------------
 
 
-@dataclass
-class DecodeJob:
-    """One utterance to generate: codes `(F,)`, a speaker index, where to write it."""
-
-    codes: torch.Tensor
-    speaker: int
-    output: str | Path  # "-" = stdout
-    samples: int | None = None  # keep this many samples (the length before padding); None = F * hop
-    key: Any = None  # the caller's tag, handed back with the result
-
-
-def _gen_kwargs(temperature: float, greedy: bool, seed: int | None, backend: str) -> dict:
-    return {"temperature": temperature, "greedy": greedy, "seed": seed, "backend": backend}
-
-
-def decode_to_files(
-    model: VQVAE,
-    jobs: Sequence[DecodeJob],
-    *,
-    batch_size: int = 1,
-    sample_rate: int | None = None,
-    overwrite: bool = False,
-    temperature: float = DEFAULT_TEMPERATURE,
-    greedy: bool = False,
-    seed: int | None = None,
-    backend: str = "auto",
-    chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
-    progress: Callable[[int, int], None] | None = None,
-) -> Iterator[tuple[DecodeJob, Exception | None]]:
-    """Generate `jobs` `batch_size` at a time, streaming each to its WAV; yields (job, None) when
-    written, (job, error) when not (its temp file removed). Memory is bounded by `chunk_samples`.
-
-    Several jobs in a batch go through one `generate_stream` call; a failure of the call fails its
-    whole batch, later batches still run. `sample_rate` resamples the output (default: the model's).
-    With `seed`, each batch is sampled with that seed: reproducible for the same batch size.
-    `progress(done_samples, total_samples)` is handed to the sampler, per batch.
-    """
-    from vqconvert.generate import generate_stream
-
-    rate = model.cfg.sample_rate
-    out_rate = sample_rate or rate
-    hop = model.cfg.hop
-    batch_size = max(1, int(batch_size))
-    for start in range(0, len(jobs), batch_size):
-        batch = list(jobs[start : start + batch_size])
-        results: dict[int, Exception | None] = {}
-        for i, job in enumerate(batch):
-            if job.codes.numel() == 0:
-                results[i] = CodesError("no code frames to decode")
-        opened: dict[int, tuple[Any, Any, int]] = {}  # i -> (context manager, writer, samples to keep)
-        for i, job in enumerate(batch):
-            if i in results:
-                continue
-            n = job.codes.numel() * hop
-            if job.samples is not None:
-                n = min(job.samples, n)
-            frames = None
-            if str(job.output) == "-":
-                frames = n if out_rate == rate else int(round(n * out_rate / rate))
-            cm = open_wav_writer(job.output, out_rate, overwrite, source_rate=rate, frames=frames)
-            try:
-                opened[i] = (cm, cm.__enter__(), n)
-            except Exception as err:  # noqa: BLE001 - reported per job
-                results[i] = err
-        live = list(opened)
-        try:
-            if live:
-                left = {i: opened[i][2] for i in live}
-                stream = generate_stream(
-                    model,
-                    [batch[i].codes for i in live],
-                    [int(batch[i].speaker) for i in live],
-                    chunk_samples=chunk_samples,
-                    progress=progress,
-                    **_gen_kwargs(temperature, greedy, seed, backend),
-                )
-                for pieces in stream:
-                    for i, piece in zip(live, pieces, strict=False):
-                        if piece is None or left[i] <= 0:
-                            continue
-                        piece = piece.reshape(-1)[: left[i]]
-                        opened[i][1].write(piece)
-                        left[i] -= piece.shape[0]
-        except BaseException as err:
-            # the whole batch failed: every writer removes its temp file
-            for i in live:
-                with contextlib.suppress(Exception):
-                    opened[i][0].__exit__(type(err), err, err.__traceback__)
-            if not isinstance(err, Exception):
-                raise  # KeyboardInterrupt and the like, after the cleanup
-            for i in live:
-                results[i] = err
-        else:
-            for i in live:  # each output is committed (renamed into place) on its own
-                try:
-                    opened[i][0].__exit__(None, None, None)
-                except Exception as err:  # noqa: BLE001 - reported per job
-                    results[i] = err
-        for i, job in enumerate(batch):
-            yield job, results.get(i)
+def decode_speaker(loaded: LoadedModel, codes: CodesFile, speaker: str | None = None) -> int:
+    """The voice to decode `codes` in: `speaker` (a name or an index), else the source speaker the codes
+    record. SpeakerError when neither is one of the model's speakers."""
+    if speaker is not None:
+        return loaded.speaker_index(speaker)
+    if codes.speaker is None:
+        raise SpeakerError("the codes record no source speaker; pass --speaker NAME")
+    if codes.speaker not in loaded.speakers:
+        raise SpeakerError(
+            f"the codes' source speaker {codes.speaker!r} is not one of this model's speakers; pass --speaker NAME"
+        )
+    return loaded.speakers.index(codes.speaker)
 
 
-def decode_codes(
-    model: VQVAE,
-    codes: Sequence[torch.Tensor],
-    speakers: Sequence[int],
-    *,
-    batch_size: int = 8,
-    samples: Sequence[int | None] | None = None,
-    temperature: float = DEFAULT_TEMPERATURE,
-    greedy: bool = False,
-    seed: int | None = None,
-    backend: str = "auto",
-) -> list[np.ndarray]:
-    """In memory: codes `(F_i,)` and speaker indices -> float32 waveforms `(F_i * hop,)` (or trimmed to
-    `samples[i]`), `batch_size` utterances per `generate` call."""
-    from vqconvert.generate import generate
-
-    if len(codes) != len(speakers):
-        raise ValueError("codes and speakers must have the same length")
-    out: list[np.ndarray] = []
-    for start in range(0, len(codes), max(1, batch_size)):
-        c = [torch.as_tensor(x).long().reshape(-1) for x in codes[start : start + batch_size]]
-        s = [int(x) for x in speakers[start : start + batch_size]]
-        for wav in generate(model, c, s, **_gen_kwargs(temperature, greedy, seed, backend)):
-            out.append(wav.detach().float().cpu().numpy())
-    if samples is not None:
-        out = [w if n is None else w[:n] for w, n in zip(out, samples, strict=True)]
+def transfer_targets(loaded: LoadedModel, names: Sequence[str]) -> list[tuple[str, int]]:
+    """Target voices (names or indices, repeats dropped) -> (label, speaker index): the label is the name
+    as given, or the model's name for an index. SpeakerError for a voice the model does not know."""
+    out = []
+    for name in dict.fromkeys(names):
+        index = loaded.speaker_index(name)
+        out.append((loaded.speakers[index] if name.isdigit() else name, index))
     return out
 
 
@@ -310,15 +218,19 @@ def convert(
     loaded: LoadedModel,
     audio: np.ndarray,
     speakers: Sequence[str | int],
+    sampling: SamplingOptions = SamplingOptions(),
     *,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    **decode_kwargs,
+    batch_size: int = 8,
 ) -> list[np.ndarray]:
     """Voice transfer in memory: `(T,)` audio at the model's rate -> one `(T,)` waveform per target
     speaker (a name or an index). SpeakerError for names the model does not know."""
+    from vqconvert.decoding import decode_codes
+
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size == 0:
         raise AudioError("no audio to convert (0 samples)")
     codes = encode_audio(loaded.model, audio, chunk_frames=chunk_frames)
     idx = [s if isinstance(s, int) else loaded.speaker_index(s) for s in speakers]
-    return decode_codes(loaded.model, [codes] * len(idx), idx, samples=[audio.shape[0]] * len(idx), **decode_kwargs)
+    n = len(idx)
+    return decode_codes(loaded.model, [codes] * n, idx, sampling, batch_size=batch_size, samples=[audio.shape[0]] * n)

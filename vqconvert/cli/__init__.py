@@ -1,10 +1,12 @@
-"""The `vqconvert` command line. Each subcommand group lives in its own module and registers on `app`."""
+"""The `vqconvert` command line: `app`, with the subcommands of the `*_cmd` modules added by
+`register_commands`."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -38,9 +40,24 @@ def _root(
     """Voice conversion with a VQ-VAE. Logs and progress go to stderr; data goes to files or stdout."""
 
 
-# Subcommand modules register themselves on `app` when imported.
-from vqconvert.cli import corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd  # noqa: E402,F401
-from vqconvert.cli import enroll_cmd, prior_cmd  # noqa: E402,F401  (issue 16: enroll, train-prior, sample, analyze)
+def register_commands(app: typer.Typer) -> None:
+    """Add every subcommand to `app`, in the order --help lists them: each command module has a
+    `register(app)` and registers nothing when imported."""
+    from vqconvert.cli import (
+        corpus_cmd,
+        enroll_cmd,
+        eval_cmd,
+        infer_cmd,
+        info_cmd,
+        prior_cmd,
+        train_cmd,
+    )
+
+    for module in (corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd, enroll_cmd, prior_cmd):
+        module.register(app)
+
+
+register_commands(app)
 
 
 def _terminate(signum, frame) -> None:
@@ -48,9 +65,15 @@ def _terminate(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A warning (e.g. the C generator falling back to torch) is one line on stderr, as errors are.
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     """Entry point: expected failures become one line on stderr and exit code 1."""
     signal.signal(signal.SIGTERM, _terminate)
+    warnings.showwarning = _show_warning
     try:
         app(standalone_mode=True)
     except VQConvertError as e:  # pragma: no cover - typer usually re-raises through SystemExit

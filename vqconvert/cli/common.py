@@ -35,14 +35,11 @@ def info(message: str) -> None:
 
 
 def resolve_device(name: str) -> str:
-    """'auto' -> 'cuda' when available else 'cpu'; explicit names are checked."""
-    import torch
+    """`vqconvert.devices.resolve_device`, or exit 1 with its one line."""
+    from vqconvert.devices import DeviceError
+    from vqconvert.devices import resolve_device as resolve
 
-    name = name.lower()
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        fail(f"device {name!r} asked for, but CUDA is not available here (use --device cpu or auto)")
-    if name != "cpu" and not name.startswith("cuda"):
-        fail(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
-    return name
+    try:
+        return resolve(name)
+    except DeviceError as err:
+        fail(str(err))

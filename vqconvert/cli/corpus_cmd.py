@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from vqconvert.cli import app
 from vqconvert.cli.common import fail, info
 from vqconvert.errors import VQConvertError
 
@@ -16,7 +15,6 @@ corpus_app = typer.Typer(
     help="Corpora: build the synthetic multi-speaker corpus, list its voices, summarise corpora.",
     no_args_is_help=True,
 )
-app.add_typer(corpus_app, name="corpus")
 
 
 @corpus_app.command("synth")
@@ -115,3 +113,8 @@ def scan(
                     typer.echo(f"  {s.ljust(width)}  {count[s]:6d} utt  {texts[s]:6d} txt  {secs[s] / 60:8.1f} min")
     except VQConvertError as err:
         fail(str(err))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `corpus` to `app`."""
+    app.add_typer(corpus_app, name="corpus")

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from vqconvert.cli import app
 from vqconvert.cli.common import DeviceOpt, ModelOpt, fail, resolve_device
 from vqconvert.enroll import EnrollConfig
 
@@ -50,7 +49,6 @@ def read_clips(paths: list[str], sample_rate: int) -> list:
     return clips
 
 
-@app.command("enroll")
 def enroll_cmd(
     clips: Annotated[
         list[str],
@@ -121,3 +119,8 @@ def enroll_cmd(
     except VQConvertError as err:
         fail(str(err))
     say(f"wrote {output}: {len(speakers) + 1} speakers, {name!r} is index {result.index}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `enroll` to `app`."""
+    app.command("enroll")(enroll_cmd)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from vqconvert.cli import app
 from vqconvert.cli.common import DeviceOpt, ModelOpt, console, fail, resolve_device
 from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
@@ -27,7 +26,6 @@ def _split_list(values: list[str] | None) -> tuple[str, ...]:
 # -- the command --------------------------------------------------------------------------------------
 
 
-@app.command("evaluate")
 def evaluate_cmd(
     data: Annotated[
         list[str] | None,
@@ -126,7 +124,7 @@ def evaluate_cmd(
     note (--require-all: an error). The table (or --json) goes to stdout, progress to stderr. Generation
     is slow on CPU: keep --limit and --max-seconds small.
     """
-    from vqconvert.cli.infer_cmd import load_cli_model
+    from vqconvert.cli.loading import load_cli_model
     from vqconvert.evaluation import EvalOptions, Evaluator
 
     opts = EvalOptions(
@@ -216,3 +214,8 @@ class _Progress:
         if what not in self.tasks:
             self.tasks[what] = self.progress.add_task(what, total=total)
         self.progress.update(self.tasks[what], completed=done, total=total)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `evaluate` to `app`."""
+    app.command("evaluate")(evaluate_cmd)

@@ -22,9 +22,8 @@ from typing import Annotated
 import typer
 
 from vqconvert.audio import AUDIO_EXTENSIONS
-from vqconvert.cli import app
 from vqconvert.cli.common import DeviceOpt, ModelOpt, fail
-from vqconvert.cli.decoding import _decode_files, _gen_options
+from vqconvert.cli.decoding import decode_files
 from vqconvert.cli.infer_opts import (
     CONVENTIONS,
     BackendOpt,
@@ -42,52 +41,25 @@ from vqconvert.cli.infer_opts import (
     SeedOpt,
     TempOpt,
 )
-from vqconvert.cli.inputs import (
-    STDIN,
-    Inputs,
-    Planner,
-    _display,
-    check_usage,
-    collect_inputs,
-    common_root,
-    ensure_parent,
-    output_path,
-    safe_name,
-    unwritable_dir,
-)
-from vqconvert.cli.loading import _chunk_frames, check_backend, load_cli_model, speaker_index
-from vqconvert.cli.report import Report, _usage_errors, describe, one_line
+from vqconvert.cli.inputs import Planner, check_usage, collect_inputs, common_root, display, output_path
+from vqconvert.cli.loading import check_backend, load_cli_model, speaker_index
+from vqconvert.cli.report import Report, usage_errors
 from vqconvert.codes import EXTENSION as CODES_EXT
 from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
+from vqconvert.fileio import ensure_parent, safe_name
 
-# Names that lived here before the split, still importable from this module.
-__all__ = [
-    "STDIN",
-    "Inputs",
-    "Planner",
-    "Report",
-    "check_backend",
-    "check_usage",
-    "collect_inputs",
-    "common_root",
-    "decode",
-    "describe",
-    "encode",
-    "ensure_parent",
-    "load_cli_model",
-    "one_line",
-    "output_path",
-    "safe_name",
-    "speaker_index",
-    "transfer",
-    "unwritable_dir",
-]
+
+def register(app: typer.Typer) -> None:
+    """Add `encode`, `decode` and `transfer` to `app`."""
+    app.command("encode", epilog=CONVENTIONS)(encode)
+    app.command("decode", epilog=CONVENTIONS)(decode)
+    app.command("transfer", epilog=CONVENTIONS)(transfer)
+
 
 # -- encode -------------------------------------------------------------------------------------------
 
 
-@app.command("encode", epilog=CONVENTIONS)
 def encode(
     inputs: InputsArg = None,
     output: OutOpt = None,
@@ -124,22 +96,22 @@ def encode(
     that give the same codes as one piece.
     """
     from vqconvert.codes import CodesFile
-    from vqconvert.inference import encode_file
+    from vqconvert.inference import chunk_frames_for, encode_file
 
-    with _usage_errors():
+    with usage_errors():
         ins = collect_inputs(inputs or [], from_list, AUDIO_EXTENSIONS, "audio")
         if fmt is CodesFormat.text and (output is not None or out_dir is not None):
             fail("--format text prints to stdout; it takes no -o/--out-dir (redirect stdout instead)", 2)
         check_usage(ins, output, out_dir)
         loaded = load_cli_model(model, device)
         root = common_root(ins.roots)
-        chunk_frames = _chunk_frames(loaded, chunk_seconds)
+        chunk_frames = chunk_frames_for(loaded, chunk_seconds)
         planner = Planner(force)
         with Report(len(ins.files) + len(ins.problems), "encode", quiet) as report:
             for src, why in ins.problems:
                 report.done(src, why)
             for src in ins.files:
-                name = _display(src)
+                name = display(src)
                 report.current(name)
                 try:
                     dst = None
@@ -163,7 +135,6 @@ def encode(
 # -- decode and transfer ------------------------------------------------------------------------------
 
 
-@app.command("decode", epilog=CONVENTIONS)
 def decode(
     inputs: InputsArg = None,
     output: OutOpt = None,
@@ -197,13 +168,16 @@ def decode(
     together.
     """
     from vqconvert.codes import CodesFile
+    from vqconvert.inference import decode_speaker
+    from vqconvert.sampling import SamplingOptions
 
-    with _usage_errors():
+    with usage_errors():
         ins = collect_inputs(inputs or [], from_list, (CODES_EXT,), "codes (.vqc)")
         check_usage(ins, output, out_dir)
         check_backend(backend)
         loaded = load_cli_model(model, device)
-        fixed = speaker_index(loaded, speaker) if speaker is not None else None
+        if speaker is not None:
+            speaker_index(loaded, speaker)  # an unknown voice fails the command, not each file
         root = common_root(ins.roots)
         planner = Planner(force)
 
@@ -212,33 +186,25 @@ def decode(
             planner.check(src, dst)
             codes = CodesFile.load(src)
             codes.check_compatible(loaded)
-            spk = fixed
-            if spk is None:
-                if codes.speaker is None:
-                    raise VQConvertError("the codes record no source speaker; pass --speaker NAME")
-                if codes.speaker not in loaded.speakers:
-                    raise VQConvertError(
-                        f"the codes' source speaker {codes.speaker!r} is not one of this "
-                        f"model's speakers; pass --speaker NAME"
-                    )
-                spk = loaded.speakers.index(codes.speaker)
+            spk = decode_speaker(loaded, codes, speaker)
             if codes.frames == 0:
                 raise VQConvertError("the codes file holds no frames")
             return [(codes.tensor(), spk, dst, codes.samples)]
 
-        _decode_files(
+        sampling = SamplingOptions(temperature=temperature, greedy=greedy, seed=seed, backend=backend)
+        decode_files(
             loaded,
             ins,
             "decode",
             quiet,
             jobs_for,
+            sampling,
             batch_size=batch_size,
             force=force,
-            **_gen_options(temperature, greedy, seed, backend, sample_rate),
+            sample_rate=sample_rate,
         )
 
 
-@app.command("transfer", epilog=CONVENTIONS)
 def transfer(
     inputs: InputsArg = None,
     speaker: Annotated[
@@ -270,40 +236,40 @@ def transfer(
     x.wav -> x.<speaker>.wav beside the input (one output per target), unless -o (one input, one
     speaker) or --out-dir. The output keeps the input's length, at 16 kHz or --sample-rate.
     """
-    from vqconvert.audio import load_audio
-    from vqconvert.inference import encode_audio
+    from vqconvert.inference import chunk_frames_for, load_and_encode, transfer_targets
+    from vqconvert.sampling import SamplingOptions
 
     if not speaker:
         fail("give at least one target voice with --speaker NAME (see `vqconvert speakers`)", 2)
-    with _usage_errors():
+    with usage_errors():
         ins = collect_inputs(inputs or [], from_list, AUDIO_EXTENSIONS, "audio")
         check_usage(ins, output, out_dir, outputs_per_file=len(speaker))
         check_backend(backend)
         loaded = load_cli_model(model, device)
-        targets = [(s, speaker_index(loaded, s)) for s in dict.fromkeys(speaker)]
-        chunk_frames = _chunk_frames(loaded, chunk_seconds)
+        targets = transfer_targets(loaded, speaker)  # an unknown voice: one line, exit 1
+        chunk_frames = chunk_frames_for(loaded, chunk_seconds)
         root = common_root(ins.roots)
         planner = Planner(force)
 
         def jobs_for(src: str, name: str, report: Report) -> list[tuple]:
             planned = []
-            for spk_name, spk in targets:
-                label = loaded.speakers[spk] if spk_name.isdigit() else spk_name
-                dst = output_path(src, f".{safe_name(label)}.wav", output, out_dir, root)
+            for label, spk in targets:
+                dst = output_path(src, f".{safe_name(label, 'speaker')}.wav", output, out_dir, root)
                 planner.check(src, dst)
                 planned.append((spk, dst))
             report.current(name)
-            audio = load_audio(src, loaded.config.sample_rate)
-            codes = encode_audio(loaded.model, audio, chunk_frames=chunk_frames)
-            return [(codes, spk, dst, int(audio.shape[0])) for spk, dst in planned]
+            codes, samples = load_and_encode(loaded, src, chunk_frames=chunk_frames)
+            return [(codes, spk, dst, samples) for spk, dst in planned]
 
-        _decode_files(
+        sampling = SamplingOptions(temperature=temperature, greedy=greedy, seed=seed, backend=backend)
+        decode_files(
             loaded,
             ins,
             "transfer",
             quiet,
             jobs_for,
+            sampling,
             batch_size=batch_size,
             force=force,
-            **_gen_options(temperature, greedy, seed, backend, sample_rate),
+            sample_rate=sample_rate,
         )

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from vqconvert.cli import app
 from vqconvert.cli.common import ModelOpt, fail
 from vqconvert.errors import VQConvertError
 
@@ -26,7 +25,6 @@ def _print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-@app.command("speakers")
 def speakers(
     model: ModelOpt = None,
     as_json: JsonOpt = False,
@@ -93,7 +91,6 @@ def _text(info: dict) -> None:
         typer.echo(f"{key + ':':<26}{value}")
 
 
-@app.command("info")
 def info(
     path: Annotated[
         str | None,
@@ -127,7 +124,6 @@ def info(
         _text(data)
 
 
-@app.command("export")
 def export(
     source: Annotated[str, typer.Argument(help="Checkpoint file or run directory (its latest.pt).")],
     dest: Annotated[Path, typer.Argument(help="Output checkpoint for distribution.")],
@@ -160,3 +156,10 @@ def export(
         f"{size:.1f} MB",
         file=sys.stderr,
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `speakers`, `info`, `export` to `app`."""
+    app.command("speakers")(speakers)
+    app.command("info")(info)
+    app.command("export")(export)

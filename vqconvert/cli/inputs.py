@@ -109,11 +109,6 @@ def common_root(roots: list[Path]) -> Path:
 # -- outputs ------------------------------------------------------------------------------------------
 
 
-def safe_name(name: str) -> str:
-    """A speaker name made safe for a file name."""
-    return re.sub(r"[^\w.+-]", "_", name).strip(".") or "speaker"
-
-
 def output_path(src: str, suffix: str, out: str | None, out_dir: Path | None, root: Path) -> str:
     """Where the output of `src` goes: -o, else under --out-dir, else beside the input."""
     if out is not None:
@@ -180,18 +175,6 @@ def unwritable_dir(directory: Path) -> str | None:
     return None
 
 
-def ensure_parent(dst: str) -> None:
-    """Create the directory of an output just before it is written."""
-    if dst == STDIN:
-        return
-    parent = Path(dst).parent
-    if not parent.is_dir():
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"cannot create the output directory {parent} ({err.strerror or err})") from None
-
-
 def check_usage(inputs: Inputs, out: str | None, out_dir: Path | None, outputs_per_file: int = 1) -> None:
     n = len(inputs.files) + len(inputs.problems)
     if n == 0:
@@ -206,8 +189,6 @@ def check_usage(inputs: Inputs, out: str | None, out_dir: Path | None, outputs_p
             fail(f"--out-dir {out_dir}: cannot create files there ({why})", 1)
 
 
-# -- reporting ----------------------------------------------------------------------------------------
-
-
-def _display(src: str) -> str:
+def display(src: str) -> str:
+    """An input as messages name it."""
     return "<stdin>" if src == STDIN else src

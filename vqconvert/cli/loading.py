@@ -1,4 +1,4 @@
-"""The model, speakers, sampler backend and chunk size of the inference commands (exit 1/2 with one line)."""
+"""The model, speakers and sampler backend of the commands (exit 1/2 with one line)."""
 
 from __future__ import annotations
 
@@ -14,20 +14,21 @@ if TYPE_CHECKING:
 
 def check_backend(backend: str) -> None:
     """Exit 2 for a sampler backend `vqconvert.generate` does not have."""
-    import vqconvert.generate as gen
+    from vqconvert.sampling import BACKENDS
 
-    known = getattr(gen, "BACKENDS", None)
-    if known and backend not in known:
-        fail(f"unknown --backend {backend!r}: choose from {', '.join(known)}", 2)
+    if backend not in BACKENDS:
+        fail(f"unknown --backend {backend!r}: choose from {', '.join(BACKENDS)}", 2)
 
 
 def load_cli_model(model: str | None, device: str) -> LoadedModel:
-    """Load the model or exit 1 with one line."""
+    """Load `model` (None: $VQCONVERT_MODEL, else the shipped model, also when installed) or exit 1
+    with one line."""
     from vqconvert.checkpoint import load_model
+    from vqconvert.shipped import default_model
 
     dev = resolve_device(device)
     try:
-        return load_model(model, dev)
+        return load_model(model if model is not None else default_model(), dev)
     except CheckpointError as err:
         hint = " (pass -m/--model or set $VQCONVERT_MODEL)" if model is None and "not found" in str(err) else ""
         fail(one_line(f"{err}{hint}"))
@@ -36,12 +37,8 @@ def load_cli_model(model: str | None, device: str) -> LoadedModel:
 
 
 def speaker_index(loaded: LoadedModel, name: str) -> int:
+    """The index of voice `name` (a name or an index), or exit 1 with one line."""
     try:
         return loaded.speaker_index(name)
     except VQConvertError as err:
         fail(str(err))
-
-
-def _chunk_frames(loaded: LoadedModel, chunk_seconds: float) -> int:
-    """--chunk-seconds in code frames (at least one)."""
-    return max(1, round(chunk_seconds * loaded.config.sample_rate / loaded.config.hop))

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from vqconvert.cli import app
 from vqconvert.cli.common import DeviceOpt, ModelOpt, fail
 from vqconvert.cli.enroll_cmd import ThreadsOpt, set_threads
 from vqconvert.config import DEFAULT_TEMPERATURE
@@ -55,7 +54,6 @@ def load_codes(paths: list[str], loaded) -> list:
     return utts
 
 
-@app.command("train-prior")
 def train_prior_cmd(
     codes: Annotated[
         list[str],
@@ -158,7 +156,6 @@ def train_prior_cmd(
     )
 
 
-@app.command("sample")
 def sample_cmd(
     speaker: Annotated[str, typer.Option("--speaker", "-s", help="Voice of the generated speech.")],
     output: Annotated[str, typer.Option("--output", "-o", help="WAV file to write (- = stdout).")],
@@ -198,10 +195,11 @@ def sample_cmd(
     from vqconvert.checkpoint import resolve_model_path
     from vqconvert.cli.loading import check_backend, load_cli_model, speaker_index
     from vqconvert.codes import CodesFile
+    from vqconvert.decoding import DecodeJob, decode_to_files
     from vqconvert.errors import VQConvertError
     from vqconvert.fileio import check_output
-    from vqconvert.inference import DecodeJob, decode_to_files
     from vqconvert.prior.store import default_prior_path, load_prior
+    from vqconvert.sampling import SamplingOptions
 
     set_threads(threads)
     check_backend(backend)
@@ -229,11 +227,16 @@ def sample_cmd(
                 source="vqconvert sample",
             ).save(save_codes, overwrite=force)
         job = DecodeJob(codes, spk, output, frames * loaded.config.hop)
-        for _, err in decode_to_files(
-            loaded.model, [job], overwrite=force, temperature=temperature, seed=seed, backend=backend
-        ):
+        sampling = SamplingOptions(temperature=temperature, seed=seed, backend=backend)
+        for _, err in decode_to_files(loaded.model, [job], sampling, overwrite=force):
             if err is not None:
                 raise err
     except VQConvertError as err:
         fail(str(err))
     print(f"sampled {frames} codes ({seconds:g} s) as {speaker}: {output}", file=sys.stderr, flush=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `train-prior`, `sample` to `app`."""
+    app.command("train-prior")(train_prior_cmd)
+    app.command("sample")(sample_cmd)

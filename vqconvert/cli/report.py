@@ -82,7 +82,7 @@ class Report:
 
 
 @contextmanager
-def _usage_errors():
+def usage_errors():
     """VQConvertError escaping a command (not a single file's) -> one line, exit 1."""
     try:
         yield

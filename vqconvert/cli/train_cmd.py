@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from vqconvert.cli import app
 from vqconvert.cli.common import DeviceOpt, fail
 from vqconvert.config import PRESETS, TrainConfig
 from vqconvert.errors import VQConvertError
@@ -22,7 +21,6 @@ def _choice(name: str, value: str, allowed) -> str:
     return value
 
 
-@app.command("train")
 def train(
     data: Annotated[
         list[Path],
@@ -133,3 +131,8 @@ def train(
     except ValueError as err:  # a config value the data layer refuses (e.g. crop length)
         fail(str(err))
     log(f"step {step}: checkpoint {Path(run_dir) / 'latest.pt'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `train` to `app`."""
+    app.command("train")(train)

@@ -10,35 +10,34 @@ into the biases.  Backends:
 
 All backends draw the same uniforms (one seeded generator per utterance, `numpy.random.default_rng(
 [seed, i])`) and sample with the same rule (inverse CDF of softmax(logits / T); argmax when greedy), so a
-seed fixes the audio of each backend and the backends agree up to float rounding.
+seed fixes the audio of each backend and the backends agree up to float rounding.  How to sample is one
+`vqconvert.sampling.SamplingOptions`; without one, the model's own distribution (temperature 1.0).
 """
 
 from __future__ import annotations
 
-import sys
+import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from vqconvert.generate._core import Conditioner, Weights, check_inputs, drive, temperature_args, to_audio
 from vqconvert.generate.reference import TorchEngine
+from vqconvert.sampling import BACKENDS, MODEL_DISTRIBUTION, SamplingOptions
 
 if TYPE_CHECKING:
     from vqconvert.model import VQVAE
 
-__all__ = ["available_backends", "generate", "generate_stream", "incremental_logits"]
-
-BACKENDS = ("auto", "c", "torch", "cuda")
+__all__ = ["BACKENDS", "available_backends", "engine_for", "generate", "generate_stream"]
 
 
 def available_backends() -> list[str]:
     """Backends usable here (building the C kernel once if it is missing)."""
-    from vqconvert.generate import fast
+    from vqconvert.generate import clib
 
     out = []
-    if fast.load() is not None:
+    if clib.load() is not None:
         out.append("c")
     out.append("torch")
     if torch.cuda.is_available():
@@ -50,13 +49,15 @@ def _model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def _resolve(backend: str, model, w: Weights, opts: dict) -> str:
-    from vqconvert.generate import fast
+def _resolve(model, w: Weights, sampling: SamplingOptions) -> str:
+    """The backend that runs: the asked one, or what "auto" (and an unusable "c") falls back to."""
+    from vqconvert.generate import clib, fast
 
+    backend = sampling.backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend == "cuda":
-        if torch.device(opts.get("device") or "cuda").type == "cuda" and not torch.cuda.is_available():
+        if torch.device(sampling.device or "cuda").type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("backend 'cuda' needs a CUDA GPU, and none is available")
         return "cuda"
     if backend == "auto" and _model_device(model).type == "cuda":
@@ -64,37 +65,40 @@ def _resolve(backend: str, model, w: Weights, opts: dict) -> str:
     if backend in ("auto", "c"):
         if not fast.supported(w):
             if backend == "c":
-                print(
-                    "vqconvert: the C generator needs channel counts divisible by 8 (16 for the gate); "
-                    "using the torch generator",
-                    file=sys.stderr,
+                warnings.warn(
+                    "the C generator needs channel counts divisible by 8 (16 for the gate); using the torch generator",
+                    clib.GeneratorWarning,
+                    stacklevel=3,
                 )
             return "torch"
-        if fast.load() is None:
-            fast.warn_fallback()
+        if clib.load() is None:
+            clib.warn_fallback()
             return "torch"
         return "c"
     return "torch"
 
 
-def _cuda_device(model) -> torch.device:
-    dev = _model_device(model)
-    return dev if dev.type == "cuda" else torch.device("cuda")
-
-
-def _engine(model, codes, speakers, backend: str, inv_temp: float, greedy: bool, opts: dict):
-    from vqconvert.generate import fast
+def engine_for(
+    model: VQVAE, codes: list[torch.Tensor], speakers: list[int], sampling: SamplingOptions
+) -> tuple[Any, list[int], str]:
+    """(engine, samples per utterance, backend name) for checked inputs: what `drive` advances."""
+    from vqconvert.generate import clib
 
     w = Weights.from_model(model)
-    name = _resolve(backend, model, w, opts)
+    name = _resolve(model, w, sampling)
+    inv_temp, greedy = temperature_args(sampling.temperature, sampling.greedy)
     if name == "c":
-        cond = Conditioner(model, codes, speakers, w, perm=fast.CEngine.cond_perm(w))
-        eng = fast.CEngine(fast.load(), w, cond, len(codes), inv_temp, greedy, **opts)
+        from vqconvert.generate.fast import CEngine
+
+        cond = Conditioner(model, codes, speakers, w, perm=CEngine.cond_perm(w))
+        eng = CEngine(clib.load(), w, cond, len(codes), inv_temp, greedy, sampling.threads, sampling.fp16)
     elif name == "cuda":
         from vqconvert.generate.cuda import GraphEngine
 
+        dev = _model_device(model)
+        device = sampling.device or (dev if dev.type == "cuda" else torch.device("cuda"))
         cond = Conditioner(model, codes, speakers, w)
-        eng = GraphEngine(w, cond, len(codes), inv_temp, greedy, **{"device": _cuda_device(model), **opts})
+        eng = GraphEngine(w, cond, len(codes), inv_temp, greedy, device=device)
     else:
         cond = Conditioner(model, codes, speakers, w)
         eng = TorchEngine(w, cond, len(codes), inv_temp, greedy)
@@ -105,25 +109,31 @@ def generate_stream(
     model: VQVAE,
     codes: list[torch.Tensor],
     speakers: list[int],
+    sampling: SamplingOptions = MODEL_DISTRIBUTION,
     *,
     chunk_samples: int = 16000,
-    temperature: float = 1.0,
-    greedy: bool = False,
-    seed: int | None = None,
-    backend: str = "auto",
     progress: Callable[[int, int], None] | None = None,
-    _engine_opts: dict | None = None,
 ) -> Iterator[list[torch.Tensor]]:
-    """Like `generate`, yielding per utterance the next piece of up to `chunk_samples` samples at each
-    step (an empty tensor for an utterance that has finished).  Memory stays bounded by the chunk and a
-    1024-sample conditioning block, whatever the length of the audio; the concatenated pieces equal
-    `generate`'s output for the same arguments."""
+    """Decode code sequences to audio, yielding per utterance the next piece of up to `chunk_samples`
+    samples at each step (an empty tensor for an utterance that has finished).
+
+    codes: per utterance a (F_i,) tensor of code indices (lengths may differ); speakers: per utterance
+    the speaker index.  Pieces are float32 CPU tensors in [-1, 1]; an utterance has F_i * 64 samples in
+    all.  Memory stays bounded by the chunk and a 1024-sample conditioning block, whatever the length of
+    the audio.  progress(done_samples, total_samples) is called as work advances.
+    """
     codes, speakers = check_inputs(model, codes, speakers)
-    inv_temp, greedy = temperature_args(temperature, greedy)
-    eng, lengths, _ = _engine(model, codes, speakers, backend, inv_temp, greedy, _engine_opts or {})
+    inv_temp, greedy = temperature_args(sampling.temperature, sampling.greedy)
+    eng, lengths, _ = engine_for(model, codes, speakers, sampling)
     Q = model.cfg.mu_classes
     for idx, _ in drive(
-        eng, lengths, chunk_samples=chunk_samples, inv_temp=inv_temp, greedy=greedy, seed=seed, progress=progress
+        eng,
+        lengths,
+        chunk_samples=chunk_samples,
+        inv_temp=inv_temp,
+        greedy=greedy,
+        seed=sampling.seed,
+        progress=progress,
     ):
         yield [to_audio(i, Q) for i in idx]
 
@@ -132,61 +142,13 @@ def generate(
     model: VQVAE,
     codes: list[torch.Tensor],
     speakers: list[int],
+    sampling: SamplingOptions = MODEL_DISTRIBUTION,
     *,
-    temperature: float = 1.0,
-    greedy: bool = False,
-    seed: int | None = None,
-    backend: str = "auto",
     progress: Callable[[int, int], None] | None = None,
-    _engine_opts: dict | None = None,
 ) -> list[torch.Tensor]:
-    """Decode code sequences to audio.
-
-    codes: per utterance a (F_i,) tensor of code indices (lengths may differ); speakers: per utterance
-    the speaker index.  Returns per utterance a float32 CPU tensor (F_i * 64,) in [-1, 1].
-    temperature scales the logits before sampling; greedy takes the argmax.  The same seed and backend
-    give the same samples.  backend: "auto" (cuda if the model is on CUDA, else c if it builds, else
-    torch), "c", "torch" or "cuda".  progress(done_samples, total_samples) is called as work advances.
-    """
-    codes, speakers = check_inputs(model, codes, speakers)
-    inv_temp, greedy = temperature_args(temperature, greedy)
-    eng, lengths, _ = _engine(model, codes, speakers, backend, inv_temp, greedy, _engine_opts or {})
-    parts: list[list[np.ndarray]] = [[] for _ in codes]
-    for idx, _ in drive(
-        eng, lengths, chunk_samples=16000, inv_temp=inv_temp, greedy=greedy, seed=seed, progress=progress
-    ):
-        for i, a in enumerate(idx):
-            parts[i].append(a)
-    Q = model.cfg.mu_classes
-    return [to_audio(np.concatenate(p) if p else np.zeros(0, np.int32), Q) for p in parts]
-
-
-def incremental_logits(
-    model: VQVAE,
-    codes: list[torch.Tensor],
-    speakers: list[int],
-    audio: list[torch.Tensor],
-    *,
-    backend: str = "torch",
-    chunk_samples: int = 1 << 30,
-    _engine_opts: dict | None = None,
-) -> list[torch.Tensor]:
-    """Run the incremental step of `backend` teacher-forced on `audio` (per utterance (F_i * 64,) in
-    [-1, 1]) and return per utterance its logits (Q, F_i * 64): the same quantity as
-    `model.decode_logits` (tests check they agree)."""
-    from vqconvert.audio import mu_law_encode
-
-    codes, speakers = check_inputs(model, codes, speakers)
-    Q = model.cfg.mu_classes
-    forced = [mu_law_encode(torch.as_tensor(a).reshape(-1).float().cpu(), Q).numpy().astype(np.int32) for a in audio]
-    eng, lengths, name = _engine(model, codes, speakers, backend, 1.0, True, _engine_opts or {})
-    for f, n in zip(forced, lengths, strict=True):
-        if len(f) != n:
-            raise ValueError(f"audio has {len(f)} samples, codes need {n}")
-    parts: list[list[np.ndarray]] = [[] for _ in codes]
-    for _, lg in drive(
-        eng, lengths, chunk_samples=chunk_samples, inv_temp=1.0, greedy=True, seed=0, forced=forced, want_logits=True
-    ):
-        for i, a in enumerate(lg):
-            parts[i].append(a)
-    return [torch.from_numpy(np.concatenate(p) if p else np.zeros((0, Q), np.float32)).t().contiguous() for p in parts]
+    """`generate_stream` in one piece: per utterance a float32 CPU tensor (F_i * 64,) in [-1, 1]."""
+    parts: list[list[torch.Tensor]] = [[] for _ in codes]
+    for pieces in generate_stream(model, codes, speakers, sampling, progress=progress):
+        for part, piece in zip(parts, pieces, strict=True):
+            part.append(piece)
+    return [torch.cat(p) if p else torch.zeros(0) for p in parts]

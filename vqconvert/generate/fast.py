@@ -1,181 +1,23 @@
 """Fast CPU generation (`backend="c"`): the whole per-sample loop of a chunk runs inside a small C kernel
-(vqconvert/csrc/wavenet_gen.c, loaded with ctypes), batched over streams so each weight is read once per
-step for all of them.  Weights are stored row-tiled in fp16 (converted with F16C) or fp32.
-
-Build:  python -m vqconvert.generate.fast --build   (gcc -O3 -march=native, into the package directory
-as vqconvert/_wavenet_gen.so; or into ~/.cache/vqconvert when that is not writable).  At run time a missing
-or stale library (other source, compiler flags or CPU) is rebuilt once; if that fails, generation falls
-back to the torch backend with one warning on stderr.
+(vqconvert/csrc/wavenet_gen.c, built and loaded by `vqconvert.generate.clib`), batched over streams so each
+weight is read once per step for all of them.  Weights are stored row-tiled in fp16 (converted with F16C)
+or fp32.
 
 Environment: VQCONVERT_GEN_THREADS (auto, 1 or 2; default auto), VQCONVERT_GEN_WEIGHTS (fp16 | fp32;
-default fp16), CC (compiler, default gcc).
+default fp16).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from vqconvert.generate._core import SILENCE, CondCache, Conditioner, Weights
-
-PKG_DIR = Path(__file__).resolve().parents[1]
-SRC = PKG_DIR / "csrc" / "wavenet_gen.c"
-LIB_NAME = "_wavenet_gen.so"
-FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11", "-fno-math-errno"]
-PORTABLE_FLAGS = ["-O3", "-fPIC", "-shared", "-pthread", "-std=gnu11", "-fno-math-errno"]
-
-_lock = threading.Lock()
-_state: dict = {"lib": None, "tried": False, "error": None, "warned": False}
-
-
-def _compiler() -> str:
-    return os.environ.get("CC") or "gcc"
-
-
-def _cpu_signature() -> str:
-    sig = [platform.machine()]
-    try:
-        with open("/proc/cpuinfo") as f:
-            seen = set()
-            for line in f:
-                key = line.split(":", 1)[0].strip()
-                if key in ("model name", "flags", "Features") and key not in seen:
-                    seen.add(key)
-                    sig.append(line.strip())
-    except OSError:
-        sig.append(platform.processor())
-    return "\n".join(sig)
-
-
-def build_id(flags: list[str] | None = None) -> str:
-    """Hash of what the library depends on: the C source, compiler and flags, and this CPU."""
-    h = hashlib.sha256()
-    h.update(SRC.read_bytes())
-    h.update(" ".join([_compiler()] + (flags or FLAGS)).encode())
-    h.update(_cpu_signature().encode())
-    return h.hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vqconvert"
-
-
-def _candidates() -> list[Path]:
-    return [PKG_DIR / LIB_NAME, cache_dir() / f"_wavenet_gen-{build_id()}.so"]
-
-
-def build(dest: Path | None = None, quiet: bool = False) -> Path:
-    """Compile the kernel into `dest` (a file path; default: the package dir, else the user cache).
-    Atomic (temp file + rename), so concurrent builds are safe.  Raises RuntimeError on failure."""
-    cc = _compiler()
-    if shutil.which(cc) is None:
-        raise RuntimeError(f"C compiler {cc!r} not found")
-    targets = [Path(dest)] if dest is not None else _candidates()
-    errors = []
-    for target in targets:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(fd)
-        except OSError as e:
-            errors.append(f"{target.parent}: {e.strerror or e}")
-            continue
-        try:
-            for flags in (FLAGS, PORTABLE_FLAGS):
-                bid = build_id(flags)
-                cmd = [cc, *flags, f'-DWG_BUILD_ID="{bid}"', str(SRC), "-o", tmp, "-lm"]
-                res = subprocess.run(cmd, capture_output=True, text=True)
-                if res.returncode == 0:
-                    break
-                errors.append(f"{' '.join(cmd)}: {res.stderr.strip()[-2000:]}")
-            else:
-                continue
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, target)
-            if not quiet:
-                print(f"built {target}", file=sys.stderr)
-            return target
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    raise RuntimeError("cannot build the C generator:\n" + "\n".join(errors))
-
-
-def _open(path: Path) -> ctypes.CDLL | None:
-    """Load a built library if it exists and was built from this source for this CPU."""
-    try:
-        blob = path.read_bytes()
-    except OSError:
-        return None
-    ids = [build_id(FLAGS), build_id(PORTABLE_FLAGS)]
-    if not any(f"WGBUILDID:{i};".encode() in blob for i in ids):
-        return None
-    try:
-        lib = ctypes.CDLL(str(path))
-        lib.wg_build_id.restype = ctypes.c_char_p
-        got = lib.wg_build_id().decode()
-    except (OSError, AttributeError):
-        return None
-    if got.rstrip(";") not in ids:
-        return None
-    lib.wg_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    lib.wg_run.restype = ctypes.c_int
-    if lib.wg_sizeof_model() != ctypes.sizeof(_Model) or lib.wg_sizeof_job() != ctypes.sizeof(_Job):
-        return None
-    return lib
-
-
-def load(allow_build: bool = True) -> ctypes.CDLL | None:
-    """The kernel library, building it once per process if needed; None if unavailable."""
-    with _lock:
-        if _state["lib"] is not None or _state["tried"]:
-            return _state["lib"]
-        _state["tried"] = True
-        for p in _candidates():
-            lib = _open(p)
-            if lib is not None:
-                _state["lib"] = lib
-                return lib
-        if not allow_build or os.environ.get("VQCONVERT_NO_BUILD"):
-            _state["error"] = "C generator not built (python -m vqconvert.generate.fast --build)"
-            return None
-        try:
-            lib = _open(build(quiet=True))
-            if lib is None:
-                raise RuntimeError("built library does not load")
-        except (RuntimeError, OSError) as e:
-            _state["error"] = str(e).splitlines()[0]
-            return None
-        _state["lib"] = lib
-        return lib
-
-
-def warn_fallback() -> None:
-    """One warning per process when the C backend was wanted but cannot be used."""
-    if not _state["warned"]:
-        _state["warned"] = True
-        print(
-            f"vqconvert: fast C generator unavailable ({_state['error']}); using the slower torch generator",
-            file=sys.stderr,
-        )
-
-
-def _reset() -> None:
-    """Forget the loaded library (tests)."""
-    with _lock:
-        _state.update(lib=None, tried=False, error=None, warned=False)
+from vqconvert.generate.clib import MODEL_PTRS, JobStruct, ModelStruct
 
 
 def supported(w: Weights) -> bool:
@@ -187,41 +29,6 @@ def supported(w: Weights) -> bool:
         and w.Q % 8 == 0
         and all(d > 0 and d & (d - 1) == 0 for d in w.dil)
     )
-
-
-_MODEL_PTRS = ("dil", "embed", "wd", "wr", "ws", "br", "bs", "wh1", "bh1", "wh2", "bh2")
-
-
-class _Model(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_int) for n in ("L", "R", "G", "S", "H", "Q", "fp16")] + [
-        (n, ctypes.c_void_p) for n in _MODEL_PTRS
-    ]
-
-
-class _Job(ctypes.Structure):
-    _fields_ = [
-        ("nact", ctypes.c_int32),
-        ("nsteps", ctypes.c_int32),
-        ("nthreads", ctypes.c_int32),
-        ("greedy", ctypes.c_int32),
-        ("inv_temp", ctypes.c_float),
-        ("idx", ctypes.c_void_p),
-        ("queues", ctypes.c_void_p),
-        ("qstride", ctypes.c_int64),
-        ("prev", ctypes.c_void_p),
-        ("tpos", ctypes.c_void_p),
-        ("cond", ctypes.c_void_p),
-        ("cidx", ctypes.c_void_p),
-        ("cbs", ctypes.c_int64),
-        ("cts", ctypes.c_int64),
-        ("cbase", ctypes.c_int64),
-        ("cdiv", ctypes.c_int32),
-        ("unif", ctypes.c_void_p),
-        ("forced", ctypes.c_void_p),
-        ("logits", ctypes.c_void_p),
-        ("out", ctypes.c_void_p),
-        ("solo_step", ctypes.c_int32),
-    ]
 
 
 def gate_perm(G: int) -> np.ndarray:
@@ -303,9 +110,9 @@ class ThreadChoice:
             self.exploring = False
 
 
-def default_fp16(lib) -> bool:
-    want = os.environ.get("VQCONVERT_GEN_WEIGHTS", "fp16").lower()
-    return want != "fp32"
+def default_fp16() -> bool:
+    """fp16 weights unless VQCONVERT_GEN_WEIGHTS=fp32."""
+    return os.environ.get("VQCONVERT_GEN_WEIGHTS", "fp16").lower() != "fp32"
 
 
 class CEngine:
@@ -327,7 +134,7 @@ class CEngine:
         self.threads = default_threads() if threads is None else threads
         self.choice = ThreadChoice()
         self.threads_used: dict[int, int] = {}  # samples run with 1 / 2 threads
-        self.fp16 = default_fp16(lib) if fp16 is None else fp16
+        self.fp16 = default_fp16() if fp16 is None else fp16
         wt = np.float16 if self.fp16 else np.float32
 
         def mat(a: torch.Tensor) -> np.ndarray:
@@ -350,7 +157,7 @@ class CEngine:
             bh2=np.ascontiguousarray(w.bh2.numpy()),
         )
         k = self._keep
-        self.model = _Model(w.L, w.R, w.G, w.S, w.H, w.Q, int(self.fp16), *(_ptr(k[n]) for n in _MODEL_PTRS))
+        self.model = ModelStruct(w.L, w.R, w.G, w.S, w.H, w.Q, int(self.fp16), *(_ptr(k[n]) for n in MODEL_PTRS))
         B = n_streams
         self.qstride = int(sum(w.dil)) * w.R
         self.queues = np.zeros((B, self.qstride), dtype=np.float32)
@@ -382,7 +189,7 @@ class CEngine:
                 u = None if unif is None or self.greedy else np.ascontiguousarray(unif[:, seg], np.float64)
                 f = None if forced is None else np.ascontiguousarray(forced[:, seg], dtype=np.int32)
                 lg = np.zeros((nb, m, Q), dtype=np.float32) if want_logits else None
-                job = _Job(
+                job = JobStruct(
                     nb,
                     m,
                     threads,
@@ -416,32 +223,3 @@ class CEngine:
                     lg_out[:, seg] = lg
                 a += m
         return out, lg_out
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m vqconvert.generate.fast", description=__doc__.split("\n")[0])
-    ap.add_argument("--build", action="store_true", help="compile the C kernel (if missing or stale)")
-    ap.add_argument("--force", action="store_true", help="rebuild even if an up-to-date build exists")
-    ap.add_argument("--dest", type=Path, help="output file (default: the package directory)")
-    args = ap.parse_args(argv)
-    if not args.build:
-        ap.print_help()
-        return 0
-    target = args.dest
-    if not args.force:
-        for p in [target] if target else _candidates():
-            if _open(p) is not None:
-                print(f"up to date: {p}")
-                return 0
-    try:
-        print(f"built {build(target, quiet=True)}")
-    except RuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
