@@ -14,6 +14,7 @@ import torch
 
 from vqconvert.errors import VQConvertError
 from vqconvert.model.mel import LogMel
+from vqconvert.sampling import SamplingOptions
 from vqconvert.vocoder import griffin_lim
 
 PROBE_MELS = 80
@@ -89,6 +90,7 @@ class Probe:
     @torch.no_grad()
     def run(self, model) -> dict:
         from vqconvert.generate import generate
+        from vqconvert.sampling import SamplingOptions
 
         was_training = model.training
         model.eval()
@@ -102,7 +104,7 @@ class Probe:
             if model.cfg.mel_bins > 0:
                 out.update(self._mel_head(model, codes, spk, dev))
             for t in self.temperatures:
-                audio = generate(model, codes, spk, temperature=t, seed=self.seed)
+                audio = generate(model, codes, spk, SamplingOptions(temperature=t, seed=self.seed))
                 out.update(self._judge([a.numpy() for a in audio], f"t{t:g}"))
         finally:
             model.train(was_training)
