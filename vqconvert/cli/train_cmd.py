@@ -59,6 +59,48 @@ def train(
             "identity comes from the speaker embedding, not the codes.",
         ),
     ] = D.perturb_semitones,
+    prev_noise: Annotated[
+        float,
+        typer.Option(
+            "--prev-noise",
+            min=0.0,
+            help="Noise on the decoder's previous-sample input: std up to this many mu-law steps per crop "
+            "(0 = off), against the exposure bias of free-running generation.",
+        ),
+    ] = D.prev_noise,
+    enc_shift: Annotated[
+        int, typer.Option("--enc-shift", min=0, help="Shift the encoder's input by up to N samples (0 = off).")
+    ] = D.enc_shift,
+    enc_gain_db: Annotated[
+        float, typer.Option("--enc-gain-db", min=0.0, help="Random gain of the encoder's input, +-dB (0 = off).")
+    ] = D.enc_gain_db,
+    enc_noise_snr: Annotated[
+        float,
+        typer.Option(
+            "--enc-noise-snr", min=0.0, help="White noise on the encoder's input at SNR U(x, x+30) dB (0 = off)."
+        ),
+    ] = D.enc_noise_snr,
+    weights_ema: Annotated[
+        float,
+        typer.Option(
+            "--weights-ema", min=0.0, max=0.99999, help="Keep an EMA of the weights with this decay (e.g. 0.999; "
+            "0 = off); validation, probes, export and inference use it."
+        ),
+    ] = D.weights_ema,
+    probe: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--probe",
+            help="Held-out utterance id or glob whose free-running reconstruction is measured every "
+            "--probe-every steps (WER, STOI, log-mel L1; repeatable; never trained on).",
+        ),
+    ] = None,
+    probe_every: Annotated[
+        int, typer.Option("--probe-every", min=0, help="Measure the --probe clips every N steps (0 = never).")
+    ] = D.probe_every,
+    probe_seconds: Annotated[
+        float, typer.Option("--probe-seconds", min=0.1, help="Use at most this much of each probe clip.")
+    ] = D.probe_seconds,
     checkpoint_every: Annotated[
         int, typer.Option("--checkpoint-every", min=1, help="Save latest.pt every N steps.")
     ] = D.checkpoint_every,
@@ -109,6 +151,14 @@ def train(
         amp=amp,
         compile=compile,
         perturb_semitones=perturb_semitones,
+        prev_noise=prev_noise,
+        enc_shift=enc_shift,
+        enc_gain_db=enc_gain_db,
+        enc_noise_snr=enc_noise_snr,
+        weights_ema=weights_ema,
+        probe=tuple(probe or ()),
+        probe_every=probe_every,
+        probe_seconds=probe_seconds,
         checkpoint_every=checkpoint_every,
         keep_every=keep_every,
         validate_every=validate_every,
