@@ -70,7 +70,7 @@ def test_dtw_path():
 
 def test_stoi_identical_is_one_and_noise_is_low():
     pytest.importorskip("pystoi")
-    from vqconvert.judges import stoi
+    from vqconvert.evaluation.judges import stoi
 
     x = voiced(2.0)
     assert stoi(x, x) > 0.99
@@ -81,7 +81,7 @@ def test_stoi_identical_is_one_and_noise_is_low():
 
 def test_pesq_identical_is_high():
     pytest.importorskip("pesq")
-    from vqconvert.judges import pesq_wb
+    from vqconvert.evaluation.judges import pesq_wb
 
     x = voiced(2.0)
     assert pesq_wb(x, x) > 4.0
@@ -89,8 +89,10 @@ def test_pesq_identical_is_high():
 
 
 def test_bitrate_entropy_perplexity():
-    assert ev.nominal_bitrate(16000, 64, 512) == 2250.0
-    assert ev.nominal_bitrate(16000, 64, 32) == 1250.0
+    from vqconvert.codes import bitrate
+
+    assert bitrate(16000, 64, 512) == 2250.0
+    assert bitrate(16000, 64, 32) == 1250.0
     assert ev.entropy_bits([5, 5, 5, 5]) == pytest.approx(2.0)
     assert ev.perplexity([5, 5, 5, 5]) == pytest.approx(4.0)
     assert ev.perplexity([7, 0, 0]) == 1.0 and ev.entropy_bits([]) == 0.0
@@ -159,7 +161,7 @@ def test_default_targets_spread_and_deterministic():
 
 def test_text_normalisation_and_wer():
     pytest.importorskip("jiwer")
-    from vqconvert.judges import normalize_text, word_error_rate
+    from vqconvert.evaluation.judges import normalize_text, word_error_rate
 
     assert normalize_text("Don't stop-me, NOW!") == "don't stop me now"
     assert word_error_rate(["Hello, world!"], ["hello world"])["wer"] == 0.0
@@ -171,7 +173,7 @@ def test_text_normalisation_and_wer():
 def test_pocketsphinx_transcribes_offline():
     pytest.importorskip("pocketsphinx")
     pytest.importorskip("jiwer")
-    from vqconvert.judges import Transcriber
+    from vqconvert.evaluation.judges import Transcriber
 
     asr = Transcriber()  # no download: the en-us model ships in the wheel
     for clip in (np.zeros(SR // 2, np.float32), voiced(1.0)):  # (it hears "dog" in digital silence)
@@ -183,7 +185,8 @@ def test_pocketsphinx_transcribes_offline():
 def test_pocketsphinx_transcript_depends_on_the_clip_alone():
     pytest.importorskip("pocketsphinx")
     pytest.importorskip("jiwer")
-    from vqconvert.judges import Transcriber, white_noise
+    from vqconvert.evaluation.dsp import white_noise
+    from vqconvert.evaluation.judges import Transcriber
 
     speech, sr = sf.read(Path(__file__).parents[1] / "data" / "samples" / "demo.wav", dtype="float32")
     quiet = 0.05 * speech  # quiet speech is where the adapted cepstral mean changed the words
@@ -197,7 +200,7 @@ def test_pocketsphinx_transcript_depends_on_the_clip_alone():
 def test_pocketsphinx_stops_at_its_time_limit():
     pytest.importorskip("pocketsphinx")
     pytest.importorskip("jiwer")
-    from vqconvert.judges import Transcriber
+    from vqconvert.evaluation.judges import Transcriber
 
     asr = Transcriber(max_realtime=-1.0)  # limit 2 s - 4 s < 0: stops after the first half-second piece
     assert isinstance(asr.transcribe(voiced(4.0)), str)
@@ -206,7 +209,7 @@ def test_pocketsphinx_stops_at_its_time_limit():
 
 
 def test_noise_generators():
-    from vqconvert.judges import pink_noise, white_noise
+    from vqconvert.evaluation.dsp import pink_noise, white_noise
 
     w, p = white_noise(1.0, seed=3), pink_noise(1.0, seed=3)
     assert w.shape == p.shape == (SR,) and abs(float(np.std(p)) - 0.05) < 1e-3
@@ -222,7 +225,8 @@ def test_speaker_judge_mel_matches_resemblyzer_and_identifies():
     pytest.importorskip("resemblyzer")
     from resemblyzer import audio as rz_audio
 
-    from vqconvert.judges import SpeakerJudge, mel_spectrogram
+    from vqconvert.evaluation.dsp import mel_spectrogram
+    from vqconvert.evaluation.judges import SpeakerJudge
 
     x = voiced(1.0)
     np.testing.assert_allclose(mel_spectrogram(x), rz_audio.wav_to_mel_spectrogram(x), rtol=1e-4, atol=1e-6)
@@ -281,7 +285,7 @@ def _evaluate_all(checkpoint: Path, *args, limit: int = 1) -> object:
 
 
 def _have_all_judges() -> bool:
-    from vqconvert.judges import MissingJudge, import_judge
+    from vqconvert.evaluation.judges import MissingJudge, import_judge
 
     try:
         for name in ev.OPTIONAL_JUDGES:
@@ -389,7 +393,7 @@ def test_missing_extra_is_one_line(tiny_checkpoint, tmp_path, monkeypatch):
 
 
 def test_missing_dependency_of_a_judge_is_named(monkeypatch):
-    from vqconvert.judges import MissingJudge, import_judge
+    from vqconvert.evaluation.judges import MissingJudge, import_judge
 
     monkeypatch.setitem(sys.modules, "pystoi", None)
     with pytest.raises(MissingJudge, match=r"package pystoi: pip install 'vqconvert\[eval\]'"):

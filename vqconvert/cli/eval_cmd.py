@@ -11,8 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from vqconvert.cli.common import DeviceOpt, ModelOpt, console, fail, resolve_device
-from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
+from vqconvert.evaluation.options import EvalOptions
+
+D = EvalOptions()  # every default of the command
 
 
 def _split_list(values: list[str] | None) -> tuple[str, ...]:
@@ -43,8 +45,8 @@ def evaluate_cmd(
             help="val: the validation split the model was trained with (from its "
             "val_fraction and holdout); all: every utterance.",
         ),
-    ] = "val",
-    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Utterances to evaluate (0 = all).")] = 8,
+    ] = D.split,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Utterances to evaluate (0 = all).")] = D.limit,
     max_seconds: Annotated[
         float,
         typer.Option(
@@ -52,7 +54,7 @@ def evaluate_cmd(
             min=0.01,
             help="Crop each utterance (after trimming silence) to this; WER counts only utterances that fit whole.",
         ),
-    ] = 2.0,
+    ] = D.max_seconds,
     targets: Annotated[
         list[str] | None,
         typer.Option(
@@ -76,17 +78,21 @@ def evaluate_cmd(
             "overwriting) and results.json here.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = D.sampling.seed,
     temperature: Annotated[
         float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")
-    ] = DEFAULT_TEMPERATURE,
-    greedy: Annotated[bool, typer.Option("--greedy", help="Argmax sampling.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Clips generated together.")] = 16,
-    backend: Annotated[str, typer.Option("--backend", help="Generator backend (auto, c, torch, cuda).")] = "auto",
+    ] = D.sampling.temperature,
+    greedy: Annotated[bool, typer.Option("--greedy", help="Argmax sampling.")] = D.sampling.greedy,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, help="Clips generated together.")
+    ] = D.batch_size,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Generator backend (auto, c, torch, cuda).")
+    ] = D.sampling.backend,
     references: Annotated[
         int,
         typer.Option("--references", min=1, help="Real utterances per speaker for the speaker judge's centroids."),
-    ] = 5,
+    ] = D.reference_utterances,
     skip: Annotated[
         list[str] | None,
         typer.Option(
@@ -97,8 +103,8 @@ def evaluate_cmd(
     require_all: Annotated[
         bool,
         typer.Option("--require-all", help="Fail when a judge's package is missing instead of skipping it."),
-    ] = False,
-    mic: Annotated[str, typer.Option("--mic", help="VCTK 0.92 microphone.")] = "mic1",
+    ] = D.require_all,
+    mic: Annotated[str, typer.Option("--mic", help="VCTK 0.92 microphone.")] = D.mic,
     device: DeviceOpt = "auto",
     threads: Annotated[
         int,
@@ -125,19 +131,18 @@ def evaluate_cmd(
     is slow on CPU: keep --limit and --max-seconds small.
     """
     from vqconvert.cli.loading import load_cli_model
-    from vqconvert.evaluation import EvalOptions, Evaluator
+    from vqconvert.devices import judge_device
+    from vqconvert.evaluation.runner import Evaluator
 
+    sampling = D.sampling.replace(seed=seed, temperature=temperature, greedy=greedy, backend=backend)
     opts = EvalOptions(
         split=split,
         limit=limit,
         max_seconds=max_seconds,
         targets=_split_list(targets),
         sources=_split_list(sources),
-        seed=seed,
-        temperature=temperature,
-        greedy=greedy,
+        sampling=sampling,
         batch_size=batch_size,
-        backend=backend,
         reference_utterances=references,
         skip=_split_list(skip),
         require_all=require_all,
@@ -149,7 +154,7 @@ def evaluate_cmd(
 
         torch.set_num_threads(threads)
     dev = resolve_device(device)
-    opts.judge_device = "cuda" if dev.startswith("cuda") else "cpu"
+    opts.judge_device = judge_device(dev)
     if out_dir is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +182,7 @@ def evaluate_cmd(
     from rich.console import Console
 
     out = Console(file=sys.stdout, highlight=False, width=max(150, Console(file=sys.stdout).width))
-    from vqconvert.evaluation.table import render
+    from vqconvert.cli.eval_table import render
 
     for r in render(result):
         out.print(r)

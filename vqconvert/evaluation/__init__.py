@@ -35,71 +35,52 @@ What is measured, and how (all audio at the model's rate, 16 kHz):
 Every judge is optional: a missing package skips that judge with a note (`require_all` makes it an
 error). No CLI code here: `vqconvert.cli.eval_cmd` turns this into the `evaluate` command.
 
-Modules: `options` (EvalOptions, constants), `metrics` (MCD/DTW, codebook and bitrate math, NLL, noise
-controls), `selection` (the split, utterances, targets, audio preparation), `generation` (encoding,
-generating, saving, reconstruction metrics), `judging` (speaker judge, ASR), `report` (summaries, JSON),
-`table` (the rich table), `runner` (the Evaluator tying them together).
+Modules: `options` (EvalOptions, constants), `dsp` (mel filter banks, power spectra, noise clips: shared
+by the metrics and the judges), `metrics` (MCD/DTW, codebook math, NLL, noise answers), `judges` (the
+external judges), `selection` (the split, utterances, targets, audio preparation), `state` (RunState,
+EvalItem: the run's explicit state), `generation` (encoding, generating, saving, reconstruction metrics),
+`judging` (speaker judge, ASR), `report` (summaries, JSON), `runner` (the Evaluator composing the steps).
+The rich tables of the command are `vqconvert.cli.eval_table`.
 """
 
-from vqconvert.evaluation.metrics import (
-    bits_per_sample,
-    codebook_stats,
-    dtw_path,
-    entropy_bits,
-    mcd,
-    mel_cepstrum,
-    mel_filterbank,
-    noise_answers,
-    noise_clips,
-    nominal_bitrate,
-    perplexity,
-)
-from vqconvert.evaluation.options import (
-    METRICS,
-    NOISE_KINDS,
-    OPTIONAL_JUDGES,
-    RESULT_KEYS,
-    SPLITS,
-    TRIM_DB,
-    EvalError,
-    EvalOptions,
-)
-from vqconvert.evaluation.report import json_safe
-from vqconvert.evaluation.runner import Evaluator, evaluate
-from vqconvert.evaluation.selection import (
-    default_targets,
-    prepare_audio,
-    select_utterances,
-    train_split_settings,
-    training_roots,
-)
+from __future__ import annotations
 
-__all__ = [
-    "METRICS",
-    "NOISE_KINDS",
-    "OPTIONAL_JUDGES",
-    "RESULT_KEYS",
-    "SPLITS",
-    "TRIM_DB",
-    "EvalError",
-    "EvalOptions",
-    "Evaluator",
-    "bits_per_sample",
-    "codebook_stats",
-    "default_targets",
-    "dtw_path",
-    "entropy_bits",
-    "evaluate",
-    "json_safe",
-    "mcd",
-    "mel_cepstrum",
-    "mel_filterbank",
-    "noise_answers",
-    "noise_clips",
-    "nominal_bitrate",
-    "perplexity",
-    "prepare_audio",
-    "select_utterances",
-    "train_split_settings",
-    "training_roots",
-]
+import importlib
+
+# name -> the module that defines it; loaded on first use, so that `vqconvert.evaluation.options` (the
+# CLI's defaults) imports without torch
+_WHERE = {
+    "NOISE_KINDS": "dsp",
+    "mel_filterbank": "dsp",
+    "noise_clips": "dsp",
+    "bits_per_sample": "metrics",
+    "codebook_stats": "metrics",
+    "dtw_path": "metrics",
+    "entropy_bits": "metrics",
+    "mcd": "metrics",
+    "mel_cepstrum": "metrics",
+    "noise_answers": "metrics",
+    "perplexity": "metrics",
+    "METRICS": "options",
+    "OPTIONAL_JUDGES": "options",
+    "RESULT_KEYS": "options",
+    "SPLITS": "options",
+    "TRIM_DB": "options",
+    "EvalError": "options",
+    "EvalOptions": "options",
+    "json_safe": "report",
+    "Evaluator": "runner",
+    "evaluate": "runner",
+    "default_targets": "selection",
+    "prepare_audio": "selection",
+    "select_utterances": "selection",
+    "train_split_settings": "selection",
+    "training_roots": "selection",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

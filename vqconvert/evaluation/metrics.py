@@ -11,12 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from vqconvert.audio import mu_law_encode
-from vqconvert.evaluation.options import NOISE_KINDS
-
-
-def nominal_bitrate(sample_rate: int, hop: int, codebook_size: int) -> float:
-    """Bits per second of fixed-length codes: sample_rate / hop * log2 K."""
-    return sample_rate / hop * math.log2(codebook_size)
+from vqconvert.codes import bitrate
+from vqconvert.evaluation.dsp import mel_filterbank, noise_clips, power_frames
 
 
 def entropy_bits(counts: Sequence[int] | np.ndarray) -> float:
@@ -52,7 +48,7 @@ def codebook_stats(codes: Sequence[torch.Tensor | np.ndarray], codebook_size: in
         "perplexity": 2.0**h if frames else None,
         "entropy_bits": h if frames else None,
         "frame_rate_hz": rate,
-        "bitrate_bps": nominal_bitrate(sample_rate, hop, codebook_size),
+        "bitrate_bps": bitrate(sample_rate, hop, codebook_size),
         "entropy_bitrate_bps": rate * h if frames else None,
     }
 
@@ -75,54 +71,14 @@ def bits_per_sample(model, codes: torch.Tensor, speaker: int, audio: np.ndarray 
 # ripple A cos(...) gives c = A / 2, as a true cepstrum does), coefficients c1..c24 (c0, the energy, is
 # left out).
 MCD_N_FFT, MCD_WIN, MCD_HOP, MCD_MELS, MCD_ORDER = 512, 400, 80, 80, 24
-_MEL_FB: dict[tuple, np.ndarray] = {}
-
-
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
-    f = np.asarray(f, np.float64)
-    lin = f / (200.0 / 3)
-    logstep = math.log(6.4) / 27.0
-    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-12) / 1000.0) / logstep, lin)
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, np.float64)
-    logstep = math.log(6.4) / 27.0
-    return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * (200.0 / 3))
-
-
-def mel_filterbank(sample_rate: int, n_fft: int = MCD_N_FFT, n_mels: int = MCD_MELS) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular Slaney-normalised filters from 0 Hz to Nyquist: the same matrix
-    as `librosa.filters.mel(sr=..., n_fft=..., n_mels=...)`, without importing librosa (seconds here)."""
-    key = (sample_rate, n_fft, n_mels)
-    if key not in _MEL_FB:
-        fft_f = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-        mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2))
-        fdiff = np.diff(mel_f)
-        ramps = mel_f[:, None] - fft_f[None, :]
-        lower = -ramps[:-2] / fdiff[:-1, None]
-        upper = ramps[2:] / fdiff[1:, None]
-        weights = np.maximum(0.0, np.minimum(lower, upper))
-        weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
-        _MEL_FB[key] = weights
-    return _MEL_FB[key]
 
 
 def mel_cepstrum(audio: np.ndarray, sample_rate: int = 16000, order: int = MCD_ORDER) -> np.ndarray:
     """(T,) audio -> (frames, order) mel-cepstral coefficients c1..c_order (see the constants above)."""
     import scipy.fft
 
-    x = np.asarray(audio, np.float64).reshape(-1)
-    x = np.pad(x, (MCD_N_FFT // 2, MCD_N_FFT // 2))
-    if x.size < MCD_N_FFT:
-        x = np.pad(x, (0, MCD_N_FFT - x.size))
-    frames = np.lib.stride_tricks.sliding_window_view(x, MCD_N_FFT)[::MCD_HOP]
-    win = np.zeros(MCD_N_FFT)
-    off = (MCD_N_FFT - MCD_WIN) // 2
-    win[off : off + MCD_WIN] = np.hanning(MCD_WIN + 1)[:-1]  # periodic Hann, centred in the FFT frame
-    power = np.abs(np.fft.rfft(frames * win, axis=1)) ** 2  # (frames, bins)
-    mel = power @ mel_filterbank(sample_rate).T  # (frames, mels)
+    power = power_frames(audio, MCD_N_FFT, MCD_HOP, MCD_WIN)  # (frames, bins)
+    mel = power @ mel_filterbank(sample_rate, MCD_N_FFT, MCD_MELS).T  # (frames, mels)
     log_amp = 0.5 * np.log(np.maximum(mel, 1e-10))
     cep = scipy.fft.dct(log_amp, type=2, norm="ortho", axis=1) / math.sqrt(2 * MCD_MELS)
     return cep[:, 1 : order + 1]
@@ -160,16 +116,6 @@ def mcd(ref: np.ndarray, deg: np.ndarray, sample_rate: int = 16000) -> float:
     path = dtw_path(diff)
     k = 10.0 / math.log(10.0) * math.sqrt(2.0)
     return float(k * diff[path[:, 0], path[:, 1]].mean())
-
-
-def noise_clips(seconds: float, sample_rate: int = 16000, seed: int = 0) -> dict[str, np.ndarray]:
-    """White and pink noise (rms 0.05) of `seconds`: what the judges are asked about as a control."""
-    from vqconvert.judges import pink_noise, white_noise
-
-    return {
-        kind: make(seconds, sample_rate, seed=seed)
-        for kind, make in zip(NOISE_KINDS, (white_noise, pink_noise), strict=True)
-    }
 
 
 def noise_answers(judge, seconds: float = 2.0, sample_rate: int = 16000, seed: int = 0) -> dict:

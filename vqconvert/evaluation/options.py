@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
+from vqconvert.sampling import SamplingOptions
 
 SPLITS = ("val", "all")
 METRICS = ("nll", "mcd", "stoi", "pesq", "speaker", "asr")  # what `skip` may name
@@ -24,7 +24,6 @@ RESULT_KEYS = (
     "notes",
 )
 TRIM_DB = 40.0  # as the trainer's cache
-NOISE_KINDS = ("white", "pink")
 
 
 class EvalError(VQConvertError):
@@ -33,17 +32,18 @@ class EvalError(VQConvertError):
 
 @dataclass
 class EvalOptions:
+    """What `vqconvert evaluate` measures and how (its option defaults are these)."""
+
     split: str = "val"  # "val": the model's validation split; "all": every utterance
     limit: int = 8  # utterances to evaluate (0 = all of the split)
     max_seconds: float = 2.0  # crop each utterance to this
     targets: tuple[str, ...] = ()  # target voices (names or indices); () = `n_targets` picked
     n_targets: int = 3
     sources: tuple[str, ...] = ()  # only these source speakers (() = any)
-    seed: int = 0
-    temperature: float = DEFAULT_TEMPERATURE
-    greedy: bool = False
+    # how clips are sampled: each batch with its own seed (seed * 100_003 + batch); the seed also draws
+    # the noise controls
+    sampling: SamplingOptions = SamplingOptions(seed=0, reseed_batches=True)
     batch_size: int = 16  # utterances generated together
-    backend: str = "auto"
     reference_utterances: int = 5  # real utterances per speaker for its centroid
     reference_seconds: float = 4.0  # each cropped to this
     reference_roots: tuple[str, ...] | None = None  # None: DATA + the model's training corpora found

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vqconvert.errors import VQConvertError
+from vqconvert.evaluation.dsp import mel_spectrogram
 
 INSTALL_HINT = "pip install 'vqconvert[eval]' (or make eval-deps)"
 
@@ -111,7 +112,8 @@ class SpeakerJudge:
 
     def _embed_utterance(self, wav: np.ndarray) -> np.ndarray:
         """`VoiceEncoder.embed_utterance` (rate 1.3, min_coverage 0.75) with the mel spectrogram computed
-        by `mel_spectrogram` in numpy: the same numbers without librosa's first-call cost (seconds)."""
+        by `vqconvert.evaluation.dsp.mel_spectrogram`: the same numbers without librosa's first-call cost
+        (seconds)."""
         import torch
 
         enc = self._encoder
@@ -156,39 +158,6 @@ class SpeakerJudge:
         if name not in self.names:
             return None
         return float(self.centroids[self.names.index(name)] @ emb)
-
-
-def mel_spectrogram(wav: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
-    """resemblyzer's `wav_to_mel_spectrogram` in numpy: power mel spectrogram (not log), 25 ms periodic
-    Hann windows every 10 ms, centred with zero padding, 40 Slaney mel bands -> (frames, 40) float32
-    (librosa >= 0.10's `melspectrogram` defaults, which resemblyzer calls)."""
-    from vqconvert.evaluation.metrics import mel_filterbank
-
-    n_fft, hop, n_mels = sample_rate * 25 // 1000, sample_rate * 10 // 1000, 40
-    x = np.pad(np.asarray(wav, np.float64).reshape(-1), (n_fft // 2, n_fft // 2))
-    if x.size < n_fft:
-        x = np.pad(x, (0, n_fft - x.size))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    window = np.hanning(n_fft + 1)[:-1]
-    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-    return (power @ mel_filterbank(sample_rate, n_fft, n_mels).T).astype(np.float32)
-
-
-def white_noise(seconds: float, sample_rate: int = 16000, seed: int = 0, rms: float = 0.05) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal(max(1, int(round(seconds * sample_rate))))
-    return (rms * x / max(float(np.std(x)), 1e-12)).astype(np.float32)
-
-
-def pink_noise(seconds: float, sample_rate: int = 16000, seed: int = 0, rms: float = 0.05) -> np.ndarray:
-    """1/f power spectrum (amplitude 1/sqrt(f)) noise, made in the frequency domain."""
-    n = max(2, int(round(seconds * sample_rate)))
-    rng = np.random.default_rng(seed)
-    spec = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
-    f = np.fft.rfftfreq(n, 1.0 / sample_rate)
-    spec *= 1.0 / np.sqrt(np.maximum(f, f[1]))
-    spec[0] = 0.0
-    x = np.fft.irfft(spec, n)
-    return (rms * x / max(float(np.std(x)), 1e-12)).astype(np.float32)
 
 
 # -- speech recognition -------------------------------------------------------------------------------
