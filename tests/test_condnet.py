@@ -11,8 +11,14 @@ import pytest
 import torch
 
 from vqconvert.augment import augment_encoder_input, prev_noise_scales
-from vqconvert.checkpoint import READ_VERSIONS, build_model, export_checkpoint, load_checkpoint, load_model
-from vqconvert.checkpoint import save_checkpoint
+from vqconvert.checkpoint import (
+    READ_VERSIONS,
+    build_model,
+    export_checkpoint,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from vqconvert.config import TrainConfig, preset
 from vqconvert.ema import WeightsEMA
 from vqconvert.model import VQVAE

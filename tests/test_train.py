@@ -18,6 +18,7 @@ import torch
 
 from vqconvert.checkpoint import load_checkpoint, load_model
 from vqconvert.config import TrainConfig
+from vqconvert.errors import VQConvertError
 from vqconvert.train import Trainer, TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,3 +246,37 @@ def test_perturbation_shifts_only_the_encoder_input_and_is_reproducible(tmp_path
     assert load_checkpoint(Path(cfg.run_dir) / "latest.pt")["train_config"]["perturb_semitones"] == 5.0
     off = Trainer(cfg_for(tmp_path / "off", corpus, steps=2), progress=False)
     assert off.perturbed(audio, 3) is None
+
+
+def test_robust_cond_run_probes_keeps_ema_and_resumes_exactly(tmp_path, corpus):
+    """tiny-cond with every issue-14 training option: the probe is logged, the EMA weights are saved and
+    used for inference, and a split run equals an uninterrupted one."""
+    opts = dict(
+        preset="tiny-cond", steps=4, prev_noise=4.0, enc_shift=16, enc_gain_db=6.0, enc_noise_snr=20.0,
+        weights_ema=0.9, probe=("spk1_000",), probe_every=4, probe_seconds=0.25, crop_seconds=0.128,
+    )
+    full = cfg_for(tmp_path / "a", corpus, **opts)
+    Trainer(full, progress=False).run()
+    split = cfg_for(tmp_path / "b", corpus, **opts)
+    Trainer(split, progress=False).run(until=2)
+    Trainer(split, resume=True, progress=False).run()
+    a, b = losses(Path(full.run_dir)), losses(Path(split.run_dir))
+    assert a[4] == pytest.approx(b[4], rel=1e-5, abs=1e-6)
+    rows = [json.loads(x) for x in (Path(full.run_dir) / "log.jsonl").read_text().splitlines()]
+    assert all("mel" in r for r in rows if "loss" in r)
+    probe = [r for r in rows if "probe_t0.8_mel_l1" in r]
+    assert [r["step"] for r in probe] == [4]
+    assert probe[0]["probe_mel_head_l1"] > 0 and "probe_gl_wer" in probe[0] and "probe_t1_stoi" in probe[0]
+    ckpt = load_checkpoint(Path(full.run_dir) / "latest.pt")
+    assert ckpt["ema"]["updates"] == 4
+    key = "decoder.head2.bias"
+    assert torch.equal(load_model(full.run_dir).model.state_dict()[key].cpu(), ckpt["ema"]["model"][key])
+    assert not torch.equal(ckpt["ema"]["model"][key], ckpt["model"][key])
+
+
+def test_probe_utterances_are_held_out_and_must_exist(tmp_path, corpus):
+    tr = Trainer(cfg_for(tmp_path, corpus, probe=("spk1_000",), probe_every=2), progress=False)
+    names = {tr.cache.utterances[i].utt_id for i in tr.train_ix}
+    assert "spk1_000" not in names
+    with pytest.raises(VQConvertError, match="not found"):
+        Trainer(cfg_for(tmp_path / "x", corpus, probe=("nobody_1",), probe_every=2), progress=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vqconvert.audio import pitch_shift
 from vqconvert.config import TrainConfig
 
 
@@ -16,6 +17,27 @@ def _rng(cfg: TrainConfig, step: int, rank: int, stream: int) -> np.random.Gener
 
 def encoder_augmentation_on(cfg: TrainConfig) -> bool:
     return cfg.enc_shift > 0 or cfg.enc_gain_db > 0 or cfg.enc_noise_snr > 0
+
+
+def pitch_perturbed(
+    audio: torch.Tensor, cfg: TrainConfig, step: int, rank: int, sample_rate: int
+) -> torch.Tensor | None:
+    """(B, T) -> (B, T) each row pitch-shifted by U(-p, p) semitones (p = cfg.perturb_semitones), or None
+    when p is 0: the codes then cannot carry a speaker's pitch."""
+    p = cfg.perturb_semitones
+    if p <= 0:
+        return None
+    rng = _rng(cfg, step, rank, 7)
+    rows = [pitch_shift(a, float(rng.uniform(-p, p)), sample_rate) for a in audio.cpu().numpy()]
+    return torch.from_numpy(np.stack(rows)).to(audio.device)
+
+
+def encoder_input(audio: torch.Tensor, cfg: TrainConfig, step: int, rank: int, sample_rate: int) -> torch.Tensor | None:
+    """What the encoder hears: the pitch-shifted and augmented copy `cfg` asks for (None = `audio` itself)."""
+    enc_in = pitch_perturbed(audio, cfg, step, rank, sample_rate)
+    if encoder_augmentation_on(cfg):
+        enc_in = augment_encoder_input(audio if enc_in is None else enc_in, cfg, step, rank)
+    return enc_in
 
 
 def augment_encoder_input(audio: torch.Tensor, cfg: TrainConfig, step: int, rank: int = 0) -> torch.Tensor:

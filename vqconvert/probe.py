@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from vqconvert.errors import VQConvertError
+from vqconvert.generate import generate
 from vqconvert.model.mel import LogMel
 from vqconvert.sampling import SamplingOptions
 from vqconvert.vocoder import griffin_lim
@@ -47,7 +48,7 @@ def probe_clips(cache, patterns: Sequence[str], spk_index: dict[str, int], secon
 
 def _optional(name: str):
     """A judge from vqconvert.judges, or None when its package is missing (the probe then skips it)."""
-    from vqconvert import judges
+    from vqconvert.evaluation import judges
 
     try:
         if name == "asr":
@@ -89,9 +90,6 @@ class Probe:
 
     @torch.no_grad()
     def run(self, model) -> dict:
-        from vqconvert.generate import generate
-        from vqconvert.sampling import SamplingOptions
-
         was_training = model.training
         model.eval()
         dev = next(model.parameters()).device

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vqconvert.audio import mu_law_encode, pitch_shift
-from vqconvert.augment import augment_encoder_input, encoder_augmentation_on, prev_noise_scales
+from vqconvert.augment import encoder_input, pitch_perturbed, prev_noise_scales
 from vqconvert.checkpoint import LATEST, build_model, load_checkpoint, save_checkpoint
 from vqconvert.config import TrainConfig, preset
 from vqconvert.data.cache import AudioCache, load_or_build_cache
@@ -26,6 +25,7 @@ from vqconvert.ema import WeightsEMA
 from vqconvert.errors import VQConvertError
 from vqconvert.fileio import atomic_path
 from vqconvert.model import VQVAE
+from vqconvert.validation import validate
 
 
 class TrainingError(VQConvertError):
@@ -199,59 +199,29 @@ class Trainer:
         """The weights that are validated, probed and exported: the EMA copy when the run keeps one."""
         return self.ema.shadow if self.ema is not None else self.model
 
-    @torch.no_grad()
     def validate(self) -> dict:
-        """Teacher-forced NLL (bits/sample), perplexity and codes used over fixed held-out crops (with
-        a mel head also its L1), of `eval_model`."""
+        """Teacher-forced metrics of `eval_model` over fixed held-out crops (vqconvert.validation)."""
         if not self.val_ix:
             return {}
-        model = self.eval_model
-        model.eval()
         rng = np.random.default_rng(12345)
         ix = rng.choice(
             self.val_ix, size=min(len(self.val_ix), self.cfg.val_batches * self.cfg.batch_size), replace=False
         )
         val_set = CropDataset(self.cache, list(ix), self.crop, self.spk_index, seed=999, shuffle=False)
-        nll, other_nll, mel, n, counts = 0.0, 0.0, 0.0, 0, torch.zeros(model.cfg.codebook_size)
-        n_spk = len(self.speakers)
-        hist = torch.zeros(model.cfg.mu_classes)  # mu-law marginal: the unconditional baseline
-        for start in range(0, len(ix), self.cfg.batch_size):
-            items = [val_set[j] for j in range(start, min(len(ix), start + self.cfg.batch_size))]
-            audio = torch.stack([a for a, _ in items]).to(self.device)
-            spk = torch.stack([s for _, s in items]).to(self.device)
-            with autocast_for(self.cfg, self.device):
-                codes = model.encode(audio)
-                logits = model.decode_logits(codes, spk, audio)
 
-                # The same crops decoded as another speaker: how much the speaker embedding helps.
-                other = (spk + 1 + torch.arange(len(items), device=spk.device) % max(n_spk - 1, 1)) % n_spk
-                other_logits = model.decode_logits(codes, other, audio) if n_spk > 1 else logits
-                if model.cfg.mel_bins > 0:
-                    frames = model.decoder.frame_features(model.codes_to_latents(codes), spk)
-                    mel += float(model.mel_loss(frames, audio)) * len(items)
+        def batches():
+            for start in range(0, len(ix), self.cfg.batch_size):
+                items = [val_set[j] for j in range(start, min(len(ix), start + self.cfg.batch_size))]
+                yield torch.stack([a for a, _ in items]).to(self.device), torch.stack([s for _, s in items]).to(
+                    self.device
+                )
 
-            target = mu_law_encode(audio, model.cfg.mu_classes)
-            nll += float(torch.nn.functional.cross_entropy(logits.float(), target)) * len(items)
-            other_nll += float(torch.nn.functional.cross_entropy(other_logits.float(), target)) * len(items)
-            hist += torch.bincount(target.flatten().cpu(), minlength=hist.numel()).float()
-            n += len(items)
-            counts += torch.bincount(codes.flatten().cpu(), minlength=counts.numel()).float()
-        if model is self.model:
-            model.train()
-        p = counts / counts.sum()
-        ppl = float(torch.exp(-(p * torch.log(p + 1e-10)).sum()))
-        q = hist / hist.sum()
-        marginal = float(-(q * torch.log2(q + 1e-12)).sum())
-        out = {
-            "val_bits": nll / n / math.log(2),
-            "val_marginal_bits": marginal,
-            "val_perplexity": ppl,
-            "val_codes_used": int((counts > 0).sum()),
-            "val_speaker_gain_bits": (other_nll - nll) / n / math.log(2),
-        }
-        if model.cfg.mel_bins > 0:
-            out["val_mel_l1"] = mel / n
-        return out
+        model = self.eval_model
+        try:
+            return validate(model, batches(), len(self.speakers), lambda: autocast_for(self.cfg, self.device))
+        finally:
+            if model is self.model:
+                model.train()
 
     def _trim_log(self) -> None:
         """Drop log rows of steps after the one this run starts from: a run killed between checkpoints
@@ -336,14 +306,8 @@ class Trainer:
         return self.step
 
     def perturbed(self, audio: torch.Tensor, step: int) -> torch.Tensor | None:
-        """(B, T) batch -> (B, T) pitch-shifted copy for the encoder, or None when perturbation is off.
-        The shifts are a pure function of (seed, step, rank), like the crops."""
-        p = self.cfg.perturb_semitones
-        if p <= 0:
-            return None
-        rng = np.random.default_rng([self.cfg.seed, step, self.dist.rank, 7])
-        rows = [pitch_shift(a, float(rng.uniform(-p, p)), self.cache.sample_rate) for a in audio.cpu().numpy()]
-        return torch.from_numpy(np.stack(rows)).to(audio.device)
+        """(B, T) batch -> pitch-shifted copy for the encoder, or None when perturbation is off."""
+        return pitch_perturbed(audio, self.cfg, step, self.dist.rank, self.cache.sample_rate)
 
     def _run_probe(self) -> None:
         t0 = time.perf_counter()
@@ -353,16 +317,9 @@ class Trainer:
         shown = {k: v for k, v in found.items() if v is not None and ("wer" in k or "stoi" in k)}
         self.log(f"step {self.step} probe: " + ", ".join(f"{k[6:]} {v:.2f}" for k, v in shown.items()))
 
-    def encoder_input(self, audio: torch.Tensor, step: int) -> torch.Tensor | None:
-        """What the encoder hears: pitch-shifted and augmented copies as the config asks (None = audio)."""
-        enc_in = self.perturbed(audio, step)
-        if encoder_augmentation_on(self.cfg):
-            enc_in = augment_encoder_input(audio if enc_in is None else enc_in, self.cfg, step, self.dist.rank)
-        return enc_in
-
     def _train_step(self):
         audio, spk = self.batch(self.step)
-        enc_in = self.encoder_input(audio, self.step)
+        enc_in = encoder_input(audio, self.cfg, self.step, self.dist.rank, self.cache.sample_rate)
         noise = prev_noise_scales(self.cfg, audio.shape[0], self.step, self.dist.rank)
         noise = noise.to(self.device) if noise is not None else None
         with autocast_for(self.cfg, self.device):

@@ -130,24 +130,13 @@ def export(
     full: Annotated[bool, typer.Option("--full", help="Keep fp32 weights (default: fp16, half the size).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite DEST if it exists.")] = False,
 ) -> None:
-    """Write an inference-only copy of a model: weights (fp16 unless --full), config, speakers, step and
-    metrics; no optimizer state. Codes made with either copy are interchangeable (same fingerprint)."""
-    from vqconvert.checkpoint import build_model, fingerprint, load_checkpoint, save_checkpoint
+    """Write an inference-only copy of a model: weights (the run's EMA weights when it kept them; fp16
+    unless --full), config, speakers, step and metrics; no optimizer state. Codes made with either copy
+    are interchangeable (same fingerprint)."""
+    from vqconvert.checkpoint import export_checkpoint, fingerprint
 
     try:
-        if dest.exists() and not force:
-            raise VQConvertError(f"{dest}: already exists (use --force to overwrite)")
-        ckpt = load_checkpoint(source)
-        model = build_model(ckpt)
-        save_checkpoint(
-            dest,
-            model,
-            ckpt["speakers"],
-            step=ckpt["step"],
-            train_config=ckpt.get("train_config"),
-            metrics=ckpt.get("metrics"),
-            half=not full,
-        )
+        ckpt, model = export_checkpoint(source, dest, half=not full, force=force)
     except (VQConvertError, OSError) as err:
         fail(str(err))
     size = dest.stat().st_size / 1e6
