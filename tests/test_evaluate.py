@@ -90,13 +90,14 @@ def test_pesq_identical_is_high():
 
 def test_bitrate_entropy_perplexity():
     from vqconvert.codes import bitrate
+    from vqconvert.stats import entropy_bits, perplexity
 
     assert bitrate(16000, 64, 512) == 2250.0
     assert bitrate(16000, 64, 32) == 1250.0
-    assert ev.entropy_bits([5, 5, 5, 5]) == pytest.approx(2.0)
-    assert ev.perplexity([5, 5, 5, 5]) == pytest.approx(4.0)
-    assert ev.perplexity([7, 0, 0]) == 1.0 and ev.entropy_bits([]) == 0.0
-    assert ev.perplexity([1, 3]) == pytest.approx(2 ** (-(0.25 * math.log2(0.25) + 0.75 * math.log2(0.75))))
+    assert entropy_bits([5, 5, 5, 5]) == pytest.approx(2.0)
+    assert perplexity([5, 5, 5, 5]) == pytest.approx(4.0)
+    assert perplexity([7, 0, 0]) == 1.0 and entropy_bits([]) == 0.0
+    assert perplexity([1, 3]) == pytest.approx(2 ** (-(0.25 * math.log2(0.25) + 0.75 * math.log2(0.75))))
 
     codes = [torch.arange(16), np.arange(16)]  # 32 frames, each of codes 0..15 twice: uniform over 16 of 32
     s = ev.codebook_stats(codes, 32, 16000, 64)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from vqconvert import __version__
+from vqconvert.config import HOP, SAMPLE_RATE
 from vqconvert.errors import CodesError
 from vqconvert.fileio import write_output, write_stdout
 
@@ -92,8 +93,8 @@ class CodesFile:
     indices: np.ndarray
     codebook_size: int
     fingerprint: str
-    sample_rate: int = 16_000
-    hop: int = 64
+    sample_rate: int = SAMPLE_RATE
+    hop: int = HOP
     samples: int | None = None
     speaker: str | None = None
     source: str | None = None

@@ -13,29 +13,12 @@ import torch.nn.functional as F
 from vqconvert.audio import mu_law_encode
 from vqconvert.codes import bitrate
 from vqconvert.evaluation.dsp import mel_filterbank, noise_clips, power_frames
-
-
-def entropy_bits(counts: Sequence[int] | np.ndarray) -> float:
-    """Shannon entropy (bits) of the distribution given by `counts` (zeros ignored)."""
-    c = np.asarray(counts, dtype=np.float64)
-    c = c[c > 0]
-    if c.size == 0:
-        return 0.0
-    p = c / c.sum()
-    return float(max(0.0, -(p * np.log2(p)).sum()))
-
-
-def perplexity(counts: Sequence[int] | np.ndarray) -> float:
-    """2 ** entropy: the number of equally likely codes with the same entropy (1..K)."""
-    return float(2.0 ** entropy_bits(counts))
+from vqconvert.stats import code_counts, entropy_bits
 
 
 def codebook_stats(codes: Sequence[torch.Tensor | np.ndarray], codebook_size: int, sample_rate: int, hop: int) -> dict:
     """Usage of the codebook over code sequences: used / K, perplexity, nominal and entropy-coded rate."""
-    counts = np.zeros(codebook_size, np.int64)
-    for c in codes:
-        idx = np.asarray(c.cpu().numpy() if isinstance(c, torch.Tensor) else c, dtype=np.int64).reshape(-1)
-        counts += np.bincount(idx, minlength=codebook_size)[:codebook_size]
+    counts = code_counts(codes, codebook_size)
     frames = int(counts.sum())
     h = entropy_bits(counts)
     rate = sample_rate / hop

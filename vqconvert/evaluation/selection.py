@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vqconvert.audio import audio_info, load_audio, trim_silence
-from vqconvert.config import TrainConfig
+from vqconvert.config import HOP, TrainConfig
 from vqconvert.errors import AudioError, VQConvertError
 from vqconvert.evaluation.options import TRIM_DB
 
@@ -84,7 +84,7 @@ def select_utterances(
 
 
 def prepare_audio(
-    path: str | Path, sample_rate: int, max_seconds: float | None, hop: int = 64
+    path: str | Path, sample_rate: int, max_seconds: float | None, hop: int = HOP
 ) -> tuple[np.ndarray, bool, float]:
     """Load, trim silence (as the trainer) and crop to `max_seconds` and whole frames.
     -> (audio, cropped, trimmed seconds). AudioError when less than one frame is left."""

@@ -6,7 +6,7 @@ into the biases.  Backends:
 
 * ``"c"``: a C kernel runs the whole per-sample loop of a chunk, batched over utterances (fast CPU path);
 * ``"torch"``: eager torch, one Python step per sample (fallback and correctness oracle);
-* ``"cuda"``: the same step captured in CUDA graphs (one replay per 64-sample frame).
+* ``"cuda"``: the same step captured in CUDA graphs (one replay per frame of codes).
 
 All backends draw the same uniforms (one seeded generator per utterance, `numpy.random.default_rng(
 [seed, i])`) and sample with the same rule (inverse CDF of softmax(logits / T); argmax when greedy), so a
@@ -118,8 +118,8 @@ def generate_stream(
     samples at each step (an empty tensor for an utterance that has finished).
 
     codes: per utterance a (F_i,) tensor of code indices (lengths may differ); speakers: per utterance
-    the speaker index.  Pieces are float32 CPU tensors in [-1, 1]; an utterance has F_i * 64 samples in
-    all.  Memory stays bounded by the chunk and a 1024-sample conditioning block, whatever the length of
+    the speaker index.  Pieces are float32 CPU tensors in [-1, 1]; an utterance has F_i * hop samples
+    in all.  Memory stays bounded by the chunk and a 1024-sample conditioning block, whatever the length of
     the audio.  progress(done_samples, total_samples) is called as work advances.
     """
     codes, speakers = check_inputs(model, codes, speakers)
@@ -146,7 +146,7 @@ def generate(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[torch.Tensor]:
-    """`generate_stream` in one piece: per utterance a float32 CPU tensor (F_i * 64,) in [-1, 1]."""
+    """`generate_stream` in one piece: per utterance a float32 CPU tensor (F_i * hop,) in [-1, 1]."""
     parts: list[list[torch.Tensor]] = [[] for _ in codes]
     for pieces in generate_stream(model, codes, speakers, sampling, progress=progress):
         for part, piece in zip(parts, pieces, strict=True):

@@ -1,5 +1,5 @@
-"""CUDA generation (`backend="cuda"`): the incremental step on static device buffers, 64 steps (one
-frame) recorded once in a CUDA graph and replayed, so a sample costs kernel executions only, no Python
+"""CUDA generation (`backend="cuda"`): the incremental step on static device buffers, one frame of
+steps (64 samples) recorded once in a CUDA graph and replayed, so a sample costs kernel executions only, no Python
 and no launch overhead.  Per step: one gather of every layer's queued input x[t - d] and one batched
 matmul for all the W0 terms (they only depend on the past), then per layer four kernels: W1 x, one tanh
 over the whole gate (sigmoid(h) = (1 + tanh(h / 2)) / 2, with the halves folded into the weights),
@@ -31,12 +31,13 @@ class GraphEngine:
         inv_temp: float = 1.0,
         greedy: bool = False,
         device: str | torch.device | None = None,
-        steps: int = 64,
+        steps: int | None = None,
         use_graph: bool | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         dev = torch.device(device) if device is not None else torch.device("cuda")
         self.dev, self.w, self.cond = dev, w, cond
+        steps = cond.hop if steps is None else steps  # one frame of codes per replay
         self.quantum = steps
         self.use_graph = dev.type == "cuda" if use_graph is None else use_graph
         self.inv_temp, self.greedy = inv_temp, greedy

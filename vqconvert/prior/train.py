@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vqconvert.prior.model import PRIOR_PRESETS, CodePrior
+from vqconvert.stats import code_counts, entropy_bits
 
 IGNORE = -100
 
@@ -59,11 +60,7 @@ def split_utterances(utts: Sequence[Utterance], val_fraction: float) -> tuple[li
 
 def unigram_entropy(utts: Sequence[Utterance], k: int) -> float:
     """Entropy (bits) of the code histogram: what a prior without context would score."""
-    counts = np.zeros(k, np.float64)
-    for u in utts:
-        counts += np.bincount(u.codes, minlength=k)[:k]
-    p = counts[counts > 0] / max(counts.sum(), 1.0)
-    return float(-(p * np.log2(p)).sum())
+    return entropy_bits(code_counts((u.codes for u in utts), k))
 
 
 def cross_unigram_bits(train: Sequence[Utterance], val: Sequence[Utterance], k: int) -> float:
