@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vqconvert.config import SAMPLE_RATE
 from vqconvert.data.synth import texts
-from vqconvert.data.synth.render import _complete, _render_chunk, _wav_seconds, _write_text_atomic
+from vqconvert.data.synth.render import is_complete, render_chunk, wav_seconds, write_text_atomic
 from vqconvert.data.synth.texts import MIN_WORDS, load_sentences, sentence_order
 from vqconvert.data.synth.voices import (
     ENGINES,
@@ -161,7 +161,7 @@ def build_synth_corpus(
     todo: list[tuple[Voice, list[tuple[Path, str]]]] = []
     n_todo = 0
     for v in chosen:
-        pending = [it for it in plan[v.name] if overwrite or not _complete(*it)]
+        pending = [it for it in plan[v.name] if overwrite or not is_complete(*it)]
         n_todo += len(pending)
         for i in range(0, len(pending), CHUNK):
             todo.append((v, pending[i : i + CHUNK]))
@@ -176,7 +176,7 @@ def build_synth_corpus(
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="synth") as pool:
                 futures = []
                 for v, items in todo:
-                    fut = pool.submit(_render_chunk, v, items, sample_rate)
+                    fut = pool.submit(render_chunk, v, items, sample_rate)
                     fut.add_done_callback(
                         lambda f, n=len(items): None if f.cancelled() or f.exception() else bar.advance(n)
                     )
@@ -197,7 +197,7 @@ def build_synth_corpus(
     voice_rows = []
     total_seconds = 0.0
     for v in chosen:
-        secs = sum(_wav_seconds(w) for w, _ in plan[v.name])
+        secs = sum(wav_seconds(w) for w, _ in plan[v.name])
         total_seconds += secs
         row = {"name": v.name, "engine": v.engine, "spec": v.spec}
         voice_rows.append({**row, "utterances": n_per_voice, "seconds": round(secs, 3)})
@@ -220,7 +220,7 @@ def build_synth_corpus(
         "total_utterances": n_per_voice * len(chosen),
         "total_seconds": round(total_seconds, 3),
     }
-    _write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
     if n_todo:
         say(f"synthesized {n_todo} utterances in {elapsed:.1f} s ({n_todo / max(elapsed, 1e-9):.1f} utt/s)")
     return manifest

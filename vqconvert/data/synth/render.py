@@ -9,17 +9,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vqconvert.config import SAMPLE_RATE
-from vqconvert.data.synth.voices import Voice, _run
+from vqconvert.data.synth.voices import Voice, run_command
 from vqconvert.errors import DataError
 
 
-def _check(res: subprocess.CompletedProcess, what: str) -> None:
+def check_result(res: subprocess.CompletedProcess, what: str) -> None:
+    """DataError with the tail of its output when a synthesizer command failed."""
     if res.returncode != 0:
         tail = " ".join((res.stderr or res.stdout or "").split())[-300:]
         raise DataError(f"{what} failed (exit {res.returncode}): {tail or 'no message'}")
 
 
-def _scheme_string(text: str) -> str:
+def scheme_string(text: str) -> str:
+    """`text` as a quoted Scheme string (festival scripts)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -27,28 +29,28 @@ def render_raw(voice: Voice, texts: Sequence[str], paths: Sequence[Path]) -> Non
     """Synthesize texts[i] to paths[i] as the engine's own WAV (its own sample rate)."""
     if voice.engine == "espeak-ng":
         for text, path in zip(texts, paths, strict=True):
-            res = _run(["espeak-ng", "-v", voice.spec, "-w", str(path)], input=text)
-            _check(res, f"espeak-ng -v {voice.spec}")
+            res = run_command(["espeak-ng", "-v", voice.spec, "-w", str(path)], input=text)
+            check_result(res, f"espeak-ng -v {voice.spec}")
     elif voice.engine == "flite":
         for text, path in zip(texts, paths, strict=True):
-            res = _run(["flite", "-voice", voice.spec, "-t", text, "-o", str(path)])
-            _check(res, f"flite -voice {voice.spec}")
+            res = run_command(["flite", "-voice", voice.spec, "-t", text, "-o", str(path)])
+            check_result(res, f"flite -voice {voice.spec}")
     elif voice.engine == "festival":
         # One festival process per batch: start-up (~0.4 s) dominates single sentences. Output is
         # byte-identical to `text2wave -eval '(voice_X)'`.
         lines = [f"(voice_{voice.spec})"]
         for text, path in zip(texts, paths, strict=True):
             lines.append(
-                f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) {_scheme_string(str(path))} 'riff)"
+                f"(utt.save.wave (utt.synth (Utterance Text {scheme_string(text)})) {scheme_string(str(path))} 'riff)"
             )
         with tempfile.NamedTemporaryFile("w", suffix=".scm", delete=False) as fh:
             fh.write("\n".join(lines) + "\n")
             script = fh.name
         try:
-            res = _run(["festival", "-b", script], timeout=60 + 20 * len(texts))
+            res = run_command(["festival", "-b", script], timeout=60 + 20 * len(texts))
         finally:
             os.unlink(script)
-        _check(res, f"festival voice {voice.spec}")
+        check_result(res, f"festival voice {voice.spec}")
         if "SIOD ERROR" in (res.stderr or "") + (res.stdout or ""):
             raise DataError(f"festival voice {voice.spec} failed: {' '.join(res.stderr.split())[-300:]}")
     else:
@@ -68,7 +70,8 @@ def render_to_arrays(voice: Voice, texts: Sequence[str], sample_rate: int = SAMP
         return [load_audio(p, sample_rate) for p in paths]
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file atomically (temp file + rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
@@ -80,7 +83,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _render_chunk(voice: Voice, items: Sequence[tuple[Path, str]], sample_rate: int) -> float:
+def render_chunk(voice: Voice, items: Sequence[tuple[Path, str]], sample_rate: int) -> float:
     """Render (wav path, text) items; returns seconds of audio written."""
     from vqconvert.audio import load_audio, save_wav
 
@@ -90,14 +93,15 @@ def _render_chunk(voice: Voice, items: Sequence[tuple[Path, str]], sample_rate: 
         render_raw(voice, [t for _, t in items], raw)
         for (wav, text), src in zip(items, raw, strict=True):
             audio = load_audio(src, sample_rate)
-            _write_text_atomic(wav.with_suffix(".txt"), text + "\n")
+            write_text_atomic(wav.with_suffix(".txt"), text + "\n")
             # only pending items (missing, incomplete, stale, or --overwrite) get here
             save_wav(wav, audio, sample_rate, overwrite=True)
             seconds += audio.shape[0] / sample_rate
     return seconds
 
 
-def _complete(wav: Path, text: str) -> bool:
+def is_complete(wav: Path, text: str) -> bool:
+    """Whether an utterance's WAV and transcript are both there and the transcript is `text`."""
     txt = wav.with_suffix(".txt")
     if not (wav.is_file() and txt.is_file()):
         return False
@@ -107,7 +111,8 @@ def _complete(wav: Path, text: str) -> bool:
         return False
 
 
-def _wav_seconds(path: Path) -> float:
+def wav_seconds(path: Path) -> float:
+    """Duration of a WAV file in seconds."""
     import soundfile as sf
 
     info = sf.info(str(path))

@@ -84,7 +84,8 @@ def default_voices() -> list[Voice]:
     return out
 
 
-def _run(cmd: Sequence[str], input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_command(cmd: Sequence[str], input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a synthesizer command, capturing its output; DataError when it is missing or hangs."""
     try:
         return subprocess.run(
             list(cmd),
@@ -107,7 +108,7 @@ def engine_installed(engine: str) -> bool:
 
 @lru_cache(maxsize=8)
 def _espeak_variants(path_key: str) -> frozenset[str]:
-    res = _run(["espeak-ng", "--voices=variant"])
+    res = run_command(["espeak-ng", "--voices=variant"])
     names = set()
     for line in res.stdout.splitlines()[1:]:
         m = re.search(r"!v/(\S+)", line)
@@ -118,7 +119,7 @@ def _espeak_variants(path_key: str) -> frozenset[str]:
 
 @lru_cache(maxsize=8)
 def _espeak_languages(path_key: str) -> frozenset[str]:
-    res = _run(["espeak-ng", "--voices"])
+    res = run_command(["espeak-ng", "--voices"])
     names = set()
     for line in res.stdout.splitlines()[1:]:
         fields = line.split()
@@ -130,14 +131,14 @@ def _espeak_languages(path_key: str) -> frozenset[str]:
 
 @lru_cache(maxsize=8)
 def _flite_voices(path_key: str) -> frozenset[str]:
-    res = _run(["flite", "-lv"])
+    res = run_command(["flite", "-lv"])
     text = res.stdout + res.stderr
     return frozenset(text.split(":", 1)[1].split()) if ":" in text else frozenset()
 
 
 @lru_cache(maxsize=8)
 def _festival_voices(path_key: str) -> frozenset[str]:
-    res = _run(["festival", "-b", "(print (voice.list))"])
+    res = run_command(["festival", "-b", "(print (voice.list))"])
     return frozenset(res.stdout.strip().strip("()").split())
 
 
@@ -195,13 +196,13 @@ def engine_versions(engines: Iterable[str]) -> dict[str, str]:
     out = {}
     for engine in sorted(set(engines)):
         if engine == "espeak-ng":
-            text = _run(["espeak-ng", "--version"]).stdout
+            text = run_command(["espeak-ng", "--version"]).stdout
             m = re.search(r"text-to-speech:\s*(\S+)", text)
         elif engine == "flite":
-            text = _run(["flite", "--version"]).stdout
+            text = run_command(["flite", "--version"]).stdout
             m = re.search(r"version:\s*(\S+)", text)
         else:
-            text = _run(["festival", "--version"]).stdout
+            text = run_command(["festival", "--version"]).stdout
             m = re.search(r"System:\s*(\S+)", text)
         out[engine] = m.group(1) if m else " ".join(text.split())[:80]
     return out
