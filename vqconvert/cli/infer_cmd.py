@@ -40,14 +40,17 @@ from vqconvert.cli.infer_opts import (
     RateOpt,
     SeedOpt,
     TempOpt,
+    VocoderOpt,
 )
 from vqconvert.cli.inputs import Planner, check_usage, collect_inputs, common_root, display, output_path
-from vqconvert.cli.loading import check_backend, load_cli_model, speaker_index
+from vqconvert.cli.loading import check_backend, check_vocoder, load_cli_model, speaker_index
 from vqconvert.cli.report import Report, usage_errors
 from vqconvert.codes import EXTENSION as CODES_EXT
-from vqconvert.config import DEFAULT_TEMPERATURE
 from vqconvert.errors import VQConvertError
 from vqconvert.fileio import ensure_parent, safe_name
+from vqconvert.sampling import SamplingOptions
+
+S = SamplingOptions()  # the sampling defaults of decode and transfer
 
 
 def register(app: typer.Typer) -> None:
@@ -153,11 +156,12 @@ def decode(
         ),
     ] = None,
     batch_size: BatchOpt = 1,
-    temperature: TempOpt = DEFAULT_TEMPERATURE,
-    greedy: GreedyOpt = False,
-    seed: SeedOpt = None,
+    temperature: TempOpt = S.temperature,
+    greedy: GreedyOpt = S.greedy,
+    seed: SeedOpt = S.seed,
     sample_rate: RateOpt = None,
-    backend: BackendOpt = "auto",
+    backend: BackendOpt = S.backend,
+    vocoder: VocoderOpt = "wavenet",
     quiet: QuietOpt = False,
 ) -> None:
     """Decode codes files (.vqc) into speech, in any voice.
@@ -169,13 +173,13 @@ def decode(
     """
     from vqconvert.codes import CodesFile
     from vqconvert.inference import decode_speaker
-    from vqconvert.sampling import SamplingOptions
 
     with usage_errors():
         ins = collect_inputs(inputs or [], from_list, (CODES_EXT,), "codes (.vqc)")
         check_usage(ins, output, out_dir)
         check_backend(backend)
         loaded = load_cli_model(model, device)
+        check_vocoder(loaded, vocoder)
         if speaker is not None:
             speaker_index(loaded, speaker)  # an unknown voice fails the command, not each file
         root = common_root(ins.roots)
@@ -191,7 +195,7 @@ def decode(
                 raise VQConvertError("the codes file holds no frames")
             return [(codes.tensor(), spk, dst, codes.samples)]
 
-        sampling = SamplingOptions(temperature=temperature, greedy=greedy, seed=seed, backend=backend)
+        sampling = S.replace(temperature=temperature, greedy=greedy, seed=seed, backend=backend)
         decode_files(
             loaded,
             ins,
@@ -202,6 +206,7 @@ def decode(
             batch_size=batch_size,
             force=force,
             sample_rate=sample_rate,
+            vocoder=vocoder,
         )
 
 
@@ -223,11 +228,12 @@ def transfer(
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 1,
-    temperature: TempOpt = DEFAULT_TEMPERATURE,
-    greedy: GreedyOpt = False,
-    seed: SeedOpt = None,
+    temperature: TempOpt = S.temperature,
+    greedy: GreedyOpt = S.greedy,
+    seed: SeedOpt = S.seed,
     sample_rate: RateOpt = None,
-    backend: BackendOpt = "auto",
+    backend: BackendOpt = S.backend,
+    vocoder: VocoderOpt = "wavenet",
     chunk_seconds: ChunkOpt = 10.0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -237,7 +243,6 @@ def transfer(
     speaker) or --out-dir. The output keeps the input's length, at 16 kHz or --sample-rate.
     """
     from vqconvert.inference import chunk_frames_for, load_and_encode, transfer_targets
-    from vqconvert.sampling import SamplingOptions
 
     if not speaker:
         fail("give at least one target voice with --speaker NAME (see `vqconvert speakers`)", 2)
@@ -246,6 +251,7 @@ def transfer(
         check_usage(ins, output, out_dir, outputs_per_file=len(speaker))
         check_backend(backend)
         loaded = load_cli_model(model, device)
+        check_vocoder(loaded, vocoder)
         targets = transfer_targets(loaded, speaker)  # an unknown voice: one line, exit 1
         chunk_frames = chunk_frames_for(loaded, chunk_seconds)
         root = common_root(ins.roots)
@@ -261,7 +267,7 @@ def transfer(
             codes, samples = load_and_encode(loaded, src, chunk_frames=chunk_frames)
             return [(codes, spk, dst, samples) for spk, dst in planned]
 
-        sampling = SamplingOptions(temperature=temperature, greedy=greedy, seed=seed, backend=backend)
+        sampling = S.replace(temperature=temperature, greedy=greedy, seed=seed, backend=backend)
         decode_files(
             loaded,
             ins,
@@ -272,4 +278,5 @@ def transfer(
             batch_size=batch_size,
             force=force,
             sample_rate=sample_rate,
+            vocoder=vocoder,
         )
