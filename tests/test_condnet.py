@@ -178,3 +178,47 @@ def test_format_version_1_checkpoints_still_load(tmp_path):
     assert 1 in READ_VERSIONS
     loaded = load_model(path)
     assert loaded.step == 7 and loaded.config == dataclasses.replace(m.cfg)
+
+
+def test_griffin_lim_vocoder_in_decode_and_transfer(tmp_path, make_wav, tiny_checkpoint):
+    from typer.testing import CliRunner
+
+    from vqconvert.audio import load_audio
+    from vqconvert.cli import app
+
+    model = tmp_path / "cond.pt"
+    save_checkpoint(model, _model(), ["spk-a", "spk-b", "spk-c"], step=1)
+    wav = make_wav("in.wav", seconds=0.5)
+    runner = CliRunner()
+    out = tmp_path / "out.wav"
+    args = ["transfer", str(wav), "-m", str(model), "--speaker", "spk-b", "--vocoder", "griffin-lim", "-o", str(out)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert load_audio(out).shape[0] == load_audio(wav).shape[0]
+    codes = tmp_path / "in.vqc"
+    assert runner.invoke(app, ["encode", str(wav), "-m", str(model), "-o", str(codes)]).exit_code == 0
+    dec = tmp_path / "decoded.wav"
+    res = runner.invoke(
+        app, ["decode", str(codes), "-m", str(model), "-s", "spk-a", "--vocoder", "griffin-lim", "-o", str(dec)]
+    )
+    assert res.exit_code == 0, res.output
+    assert load_audio(dec).shape[0] == load_audio(wav).shape[0]
+    # a model without a mel head: one line, exit 1, nothing written; an unknown vocoder: exit 2
+    res = runner.invoke(
+        app,
+        [
+            "transfer",
+            str(wav),
+            "-m",
+            str(tiny_checkpoint),
+            "--speaker",
+            "spk-b",
+            "--vocoder",
+            "griffin-lim",
+            "-o",
+            str(tmp_path / "x.wav"),
+        ],
+    )
+    assert res.exit_code == 1 and "no mel head" in res.output and not (tmp_path / "x.wav").exists()
+    res = runner.invoke(app, ["transfer", str(wav), "-m", str(model), "--speaker", "spk-b", "--vocoder", "nope"])
+    assert res.exit_code == 2

@@ -56,15 +56,18 @@ def decode_jobs(
     batch_size: int = 1,
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
     progress: Progress | None = None,
+    vocoder: str = "wavenet",
 ) -> Iterator[tuple[DecodeJob, Exception | None]]:
     """Generate `jobs` (taken lazily) `batch_size` at a time into their sinks; yields, batch by batch
     and in order, (job, None) when its sink committed, (job, error) when not.
 
     A job whose sink does not open is left out of its batch; a failure of the sampler fails the whole
     batch (every sink exits with the error: temp files are removed), later batches still run. Batch b
-    samples with `sampling.for_batch(b)`.
+    samples with `sampling.for_batch(b)`. vocoder "griffin-lim" renders the model's mel head instead of
+    sampling the WaveNet (vqconvert.vocoder; each utterance in one piece).
     """
     from vqconvert.generate import generate_stream
+    from vqconvert.vocoder import griffin_lim_stream
 
     hop = model.cfg.hop
     batch_size = max(1, int(batch_size))
@@ -93,14 +96,13 @@ def decode_jobs(
                     def report(done: int, total: int, batch: list[DecodeJob] = batch) -> None:
                         progress(batch, done, total)
 
-                stream = generate_stream(
-                    model,
-                    [batch[i].codes for i in live],
-                    [int(batch[i].speaker) for i in live],
-                    sampling.for_batch(number),
-                    chunk_samples=chunk_samples,
-                    progress=report,
-                )
+                codes, speakers = [batch[i].codes for i in live], [int(batch[i].speaker) for i in live]
+                if vocoder == "griffin-lim":
+                    stream = griffin_lim_stream(model, codes, speakers)
+                else:
+                    stream = generate_stream(
+                        model, codes, speakers, sampling.for_batch(number), chunk_samples=chunk_samples, progress=report
+                    )
                 for pieces in stream:
                     for i, piece in zip(live, pieces, strict=False):
                         if piece is None or left[i] <= 0:
@@ -137,6 +139,7 @@ def decode_to_files(
     make_parents: bool = False,
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
     progress: Progress | None = None,
+    vocoder: str = "wavenet",
 ) -> Iterator[tuple[DecodeJob, Exception | None]]:
     """`decode_jobs` streaming each job to its WAV (16-bit, atomic; "-" = stdout): memory is bounded by
     `chunk_samples`. `sample_rate` resamples the output (default: the model's); `make_parents` creates
@@ -158,7 +161,14 @@ def decode_to_files(
         return open_wav_writer(job.output, out_rate, overwrite, source_rate=rate, frames=frames)
 
     yield from decode_jobs(
-        model, jobs, sampling, open_file, batch_size=batch_size, chunk_samples=chunk_samples, progress=progress
+        model,
+        jobs,
+        sampling,
+        open_file,
+        batch_size=batch_size,
+        chunk_samples=chunk_samples,
+        progress=progress,
+        vocoder=vocoder,
     )
 
 
@@ -187,6 +197,7 @@ def decode_codes(
     batch_size: int = 8,
     samples: Sequence[int | None] | None = None,
     progress: Progress | None = None,
+    vocoder: str = "wavenet",
 ) -> list[np.ndarray]:
     """In memory: codes `(F_i,)` and speaker indices -> float32 waveforms `(F_i * hop,)` (or trimmed to
     `samples[i]`), `batch_size` utterances per batch (job keys: their indices). Raises the first error."""
@@ -203,7 +214,10 @@ def decode_codes(
         sinks[job.key] = _Memory()
         return sinks[job.key]
 
-    for _job, err in decode_jobs(model, jobs, sampling, open_memory, batch_size=batch_size, progress=progress):
+    results = decode_jobs(
+        model, jobs, sampling, open_memory, batch_size=batch_size, progress=progress, vocoder=vocoder
+    )
+    for _job, err in results:
         if err is not None:
             raise err
     return [sinks[i].audio() for i in range(len(jobs))]

@@ -9,6 +9,7 @@ import torch
 from vqconvert.model.mel import N_FFT, mel_filterbank
 
 GL_ITERS = 32
+VOCODERS = ("wavenet", "griffin-lim")
 
 
 def griffin_lim(
@@ -44,3 +45,11 @@ def render_codes(model, codes: torch.Tensor, speaker: int, n_iter: int = GL_ITER
     dev = next(model.parameters()).device
     mel = model.predict_mel(codes.reshape(1, -1).to(dev), torch.tensor([int(speaker)], device=dev))[0]
     return griffin_lim(mel, model.cfg.sample_rate, model.cfg.hop, n_iter=n_iter)
+
+
+def griffin_lim_stream(model, codes: list[torch.Tensor], speakers: list[int]):
+    """Like `vqconvert.generate.generate_stream`, but by Griffin-Lim from the mel head: yields once, per
+    utterance its whole (F_i * hop,) waveform."""
+    if model.cfg.mel_bins <= 0:
+        raise ValueError("this model has no mel head: it cannot be rendered with Griffin-Lim")
+    yield [torch.from_numpy(render_codes(model, c, s)) for c, s in zip(codes, speakers, strict=True)]

@@ -88,6 +88,7 @@ def decode_files(
     batch_size: int,
     force: bool,
     sample_rate: int | None,
+    vocoder: str = "wavenet",
 ) -> None:
     """decode and transfer: `jobs_for` plans one input's outputs; they run `batch_size` at a time."""
     from vqconvert.decoding import decode_to_files
@@ -105,6 +106,7 @@ def decode_files(
             overwrite=force,
             make_parents=True,
             progress=files.progress if report.live else None,
+            vocoder=vocoder,
         )
         for job, err in results:
             files.finished(job, err)

@@ -37,6 +37,14 @@ RateOpt = Annotated[
     int | None, typer.Option("--sample-rate", "-r", min=1000, help="Resample the output to this rate (Hz).")
 ]
 BackendOpt = Annotated[str, typer.Option("--backend", help="Sampler backend of vqconvert.generate (auto picks).")]
+VocoderOpt = Annotated[
+    str,
+    typer.Option(
+        "--vocoder",
+        help="wavenet: the model's decoder (the real output). griffin-lim: a fast preview rendered from the "
+        "model's mel head (models trained with one, e.g. preset small-cond; sampling options do not apply).",
+    ),
+]
 ChunkOpt = Annotated[
     float,
     typer.Option(

@@ -20,6 +20,19 @@ def check_backend(backend: str) -> None:
         fail(f"unknown --backend {backend!r}: choose from {', '.join(BACKENDS)}", 2)
 
 
+def check_vocoder(loaded: LoadedModel, vocoder: str) -> None:
+    """Exit 2 for an unknown --vocoder; exit 1 when the model cannot render it (no mel head)."""
+    from vqconvert.vocoder import VOCODERS
+
+    if vocoder not in VOCODERS:
+        fail(f"unknown --vocoder {vocoder!r}: choose from {', '.join(VOCODERS)}", 2)
+    if vocoder == "griffin-lim" and loaded.config.mel_bins <= 0:
+        fail(
+            f"{loaded.path}: this model has no mel head, so --vocoder griffin-lim cannot render it "
+            "(train one with a mel head, e.g. --preset small-cond)"
+        )
+
+
 def load_cli_model(model: str | None, device: str) -> LoadedModel:
     """Load `model` (None: $VQCONVERT_MODEL, else the shipped model, also when installed) or exit 1
     with one line."""
