@@ -1,0 +1,119 @@
+"""Compare training runs by what a listener hears: the in-training probe (free-running WER, STOI,
+log-mel L1, Griffin-Lim WER) and validation, against logged training time, so that runs of different
+step cost are compared at equal CPU budget (issue 14's A/B).
+
+    python bench/ab_report.py RUN_DIR [RUN_DIR ...] [--at HOURS] [--png curves.png]
+
+Training time is the sum of the trainer's logged intervals (every log row says how much audio it trained
+per second since the previous row) minus the probe's own time. --at picks, per run, the last probe at or
+before that many hours (default: the largest budget every run has reached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+METRICS = (
+    ("probe_t0.8_wer", "WER t0.8"),
+    ("probe_t1_wer", "WER t1"),
+    ("probe_t0.8_stoi", "STOI t0.8"),
+    ("probe_t1_stoi", "STOI t1"),
+    ("probe_t1_mel_l1", "mel L1 t1"),
+    ("probe_gl_wer", "GL WER"),
+    ("probe_mel_speaker_gain", "mel spk gain"),
+)
+
+
+def load_run(run: Path) -> tuple[str, list[dict], list[dict]]:
+    """(label, probe rows, validation rows), each row with "hours" of training time at its step."""
+    ckpt = torch.load(run / "latest.pt", map_location="cpu", weights_only=True)
+    tc = ckpt.get("train_config") or {}
+    label = f"{run.name} ({ckpt['model_config']['preset']})"
+    crop_s = round(tc.get("crop_seconds", 0.5) * 16000 / 64) * 64 / 16000
+    audio_per_row = tc.get("batch_size", 4) * crop_s * tc.get("log_every", 10)
+    rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    seconds, last_logged, probes, vals = 0.0, 0, [], []
+    for r in rows:
+        if "audio_s_per_s" in r:
+            seconds += audio_per_row * (r["step"] - last_logged) / tc.get("log_every", 10) / r["audio_s_per_s"]
+            last_logged = r["step"]
+        if "probe_seconds" in r:
+            seconds -= r["probe_seconds"]  # it fell in the next logged interval
+            probes.append({**r, "hours": seconds / 3600})
+        if "val_bits" in r:
+            vals.append({**r, "hours": seconds / 3600})
+    return label, probes, vals
+
+
+def _at(rows: list[dict], hours: float) -> dict | None:
+    found = [r for r in rows if r["hours"] <= hours + 1e-9]
+    return found[-1] if found else None
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--at", type=float, help="training hours to compare at")
+    ap.add_argument("--png", type=Path, help="plot the probe metrics against training hours")
+    args = ap.parse_args()
+    runs = [load_run(r) for r in args.runs]
+    budget = args.at if args.at is not None else min(p[-1]["hours"] if p else 0.0 for _, p, _ in runs)
+    print(f"at {budget:.2f} h of logged training time (last probe at or before it):")
+    head = ["run", "step", "hours", "val bits", "spk gain"] + [name for _, name in METRICS]
+    print(" | ".join(head))
+    for label, probes, vals in runs:
+        p, v = _at(probes, budget), _at(vals, budget)
+        cells = [label, str(p["step"]) if p else "-", _f(p["hours"]) if p else "-"]
+        cells += [_f(v.get("val_bits")) if v else "-", _f(v.get("val_speaker_gain_bits")) if v else "-"]
+        cells += [_f(p.get(k)) if p else "-" for k, _ in METRICS]
+        print(" | ".join(cells))
+    src = [p[-1].get("probe_source_wer") for _, p, _ in runs if p]
+    if src:
+        print(f"source WER of the probe clips (the recogniser's floor): {_f(src[0])}")
+    if args.png:
+        plot(runs, args.png)
+        print(f"wrote {args.png}")
+
+
+def plot(runs, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [
+        ("probe_t0.8_wer", "free-running WER (t=0.8)"),
+        ("probe_t1_stoi", "free-running STOI (t=1.0)"),
+        ("probe_t1_mel_l1", "free-running log-mel L1 (t=1.0)"),
+        ("probe_gl_wer", "Griffin-Lim WER (mel head)"),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for ax, (key, title) in zip(
+        axes.flat,
+        keys + [("val_bits", "validation NLL, bits/sample"), ("val_speaker_gain_bits", "speaker gain, bits")],
+        strict=True,
+    ):
+        for label, probes, vals in runs:
+            rows = vals if key.startswith("val_") else probes
+            pts = [(r["hours"], r[key]) for r in rows if r.get(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=label)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training hours (logged)")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
+if __name__ == "__main__":
+    main()
