@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqconvert.generate._core import SILENCE, sample_indices
+from vqconvert.generate._core import sample_indices
+from vqconvert.model.mulaw import SILENCE
 
 
 @torch.no_grad()

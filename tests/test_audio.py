@@ -15,14 +15,13 @@ from vqconvert import audio
 from vqconvert.audio import (
     audio_info,
     load_audio,
-    mu_law_decode,
-    mu_law_encode,
     resample,
     save_wav,
     trim_silence,
     wav_bytes,
 )
 from vqconvert.errors import AudioError, OutputError
+from vqconvert.model.mulaw import mu_law_decode, mu_law_encode
 
 FORMATS = [
     ("a.wav", "PCM_16"),

@@ -163,8 +163,8 @@ def test_check_compatible(tiny_checkpoint):
 
 
 def test_encoder_context_from_the_architecture():
-    from vqconvert.inference import encoder_context
     from vqconvert.model import VQVAE
+    from vqconvert.model.encoding import encoder_context
 
     # frame j reads samples [64 (j - R) - 63, 64 (j + R) + 126]: R + 1 frames either side
     for name in ("tiny", "small"):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from vqconvert.audio import mu_law_encode
 from vqconvert.config import preset
 from vqconvert.generate import _core, available_backends, clib, engine_for, fast, generate, generate_stream
 from vqconvert.generate._core import check_inputs, drive, sample_indices
 from vqconvert.model import VQVAE
+from vqconvert.model.mulaw import mu_law_encode
 from vqconvert.sampling import SamplingOptions
 
 HAVE_C = clib.load() is not None

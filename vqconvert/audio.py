@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from vqconvert.config import MU_CLASSES, SAMPLE_RATE
+from vqconvert.config import SAMPLE_RATE
 from vqconvert.errors import AudioError, OutputError
 from vqconvert.fileio import atomic_output, write_output, write_stdout
 
@@ -389,22 +389,3 @@ def trim_silence(
     start = max(0, int(loud[0]) * hop - margin)
     end = min(n, (int(loud[-1]) + 1) * hop + margin)
     return audio[start:end] if end > start else audio
-
-
-def mu_law_encode(x: torch.Tensor, classes: int = MU_CLASSES) -> torch.Tensor:
-    """Float audio in [-1, 1] (any shape) -> LongTensor of the same shape in [0, classes - 1]."""
-    import torch
-
-    mu = classes - 1
-    x = x.clamp(-1.0, 1.0).to(torch.float32)
-    y = torch.sign(x) * torch.log1p(mu * x.abs()) / np.log1p(mu)
-    return torch.round((y + 1.0) * (mu / 2.0)).clamp(0, mu).long()
-
-
-def mu_law_decode(idx: torch.Tensor, classes: int = MU_CLASSES) -> torch.Tensor:
-    """Integer classes (any shape) -> float32 audio of the same shape in [-1, 1]."""
-    import torch
-
-    mu = classes - 1
-    y = idx.to(torch.float32) * (2.0 / mu) - 1.0
-    return torch.sign(y) * (torch.pow(1.0 + mu, y.abs()) - 1.0) / mu

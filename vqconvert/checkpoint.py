@@ -178,7 +178,9 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     return LoadedModel(model, model.cfg, list(ckpt["speakers"]), int(ckpt["step"]), fp, p, meta)
 
 
-def export_checkpoint(source: str | Path, dest: str | Path, half: bool = True, force: bool = False) -> tuple[dict, VQVAE]:
+def export_checkpoint(
+    source: str | Path, dest: str | Path, half: bool = True, force: bool = False
+) -> tuple[dict, VQVAE]:
     """Write an inference-only copy of `source` (file or run directory) to `dest`: the EMA weights if
     the run kept them, else its weights (fp16 with `half`), config, speakers, step and metrics; no
     optimizer. Returns the source checkpoint dict and the exported model."""

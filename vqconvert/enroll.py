@@ -22,10 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vqconvert.audio import mu_law_encode, trim_silence
+from vqconvert.audio import trim_silence
 from vqconvert.errors import AudioError
 from vqconvert.inference import encode_audio, pad_to_hop
 from vqconvert.model import VQVAE
+from vqconvert.model.mulaw import mu_law_encode
 
 SPEAKER_TABLE = "decoder.speaker.weight"
 

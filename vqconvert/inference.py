@@ -6,9 +6,7 @@ commands. Decoding (batched, in memory or streamed to files) is `vqconvert.decod
 
 from __future__ import annotations
 
-import copy
 import math
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,37 +18,16 @@ from vqconvert.audio import load_audio
 from vqconvert.codes import CodesFile
 from vqconvert.config import HOP
 from vqconvert.errors import AudioError, SpeakerError
+from vqconvert.model.encoding import DEFAULT_CHUNK_FRAMES, encode_exact
 from vqconvert.sampling import SamplingOptions
 
 if TYPE_CHECKING:
     from vqconvert.checkpoint import LoadedModel
     from vqconvert.model import VQVAE
 
-DEFAULT_CHUNK_FRAMES = 2500  # 10 s at 250 frames/s per encoder call
 
 
 # -- encoding ---------------------------------------------------------------------------------------
-
-
-def encoder_context(model: VQVAE) -> tuple[int, int]:
-    """(left, right): how many frames on each side one encoder output frame depends on.
-
-    Walks the encoder backwards: a frame's span at the latent rate grows by (k - 1) / 2 per residual
-    3x3 convolution, then each strided convolution maps output positions [lo, hi] to input samples
-    [lo * s - p, hi * s - p + k - 1]. For 6 stride-2 k=4 convs and R residual blocks, frame j reads
-    samples [64 (j - R) - 63, 64 (j + R) + 126]: R + 1 frames of context on either side.
-    """
-    enc = model.encoder
-    lo = hi = 0
-    for block in enc.res:
-        k = block.conv3.kernel_size[0]
-        pad = block.conv3.padding[0]
-        lo, hi = lo - pad, hi + (k - 1 - pad)
-    for conv in reversed(enc.down):
-        k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
-        lo, hi = lo * s - p, hi * s - p + k - 1
-    hop = model.cfg.hop
-    return math.ceil(max(0, -lo) / hop), math.ceil(max(0, hi - (hop - 1)) / hop)
 
 
 def pad_to_hop(audio: np.ndarray, hop: int = HOP) -> np.ndarray:
@@ -60,29 +37,6 @@ def pad_to_hop(audio: np.ndarray, hop: int = HOP) -> np.ndarray:
     if target == t:
         return audio
     return np.concatenate([audio, np.zeros(target - t, dtype=audio.dtype)])
-
-
-_ENCODERS_64: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _encoder64(model: VQVAE, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
-    """A float64 copy of the encoder and codebook on `device`, cached while the weights are unchanged."""
-    params = list(model.encoder.parameters()) + [model.quantizer.codebook]
-    key = (str(device), tuple((p.data_ptr(), p._version) for p in params))
-    hit = _ENCODERS_64.get(model)
-    if hit is not None and hit[0] == key:
-        return hit[1], hit[2]
-    enc = copy.deepcopy(model.encoder).to(device=device, dtype=torch.float64).eval()
-    codebook = model.quantizer.codebook.detach().to(device=device, dtype=torch.float64)
-    _ENCODERS_64[model] = (key, enc, codebook)
-    return enc, codebook
-
-
-def _nearest(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """(1, D, F) latents -> (F,) index of the nearest code (squared distance; first index on exact ties)."""
-    flat = z[0].transpose(0, 1)
-    d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)[None]
-    return d.argmin(1)
 
 
 @torch.no_grad()
@@ -95,38 +49,14 @@ def encode_audio(
 ) -> torch.Tensor:
     """`(T,)` float audio at the model's rate -> `(ceil(T / 64),)` LongTensor of codes (CPU).
 
-    Long audio is encoded `chunk_frames` frames at a time, each chunk with `encoder_context` frames of
-    real audio on both sides that are encoded and thrown away, so every kept frame sees exactly the
-    samples it would see in the whole file while memory stays bounded. The encoder and the nearest-code
-    search run in float64: in float32, the rounding differences between a chunk and the whole file
-    (~1e-8) can flip a near-tie between two codes; in float64 the codes equal the whole-file codes.
-    (They can differ from the float32 `VQVAE.encode` at such near-ties, where either code is as good.)
+    The audio is zero-padded to a whole frame, then encoded by `vqconvert.model.encoding.encode_exact`
+    (float64, `chunk_frames` frames at a time with context: the codes equal the one-piece codes).
     """
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
-    hop = model.cfg.hop
-    audio = pad_to_hop(np.asarray(audio, dtype=np.float32).reshape(-1), hop)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    if device.type == "mps":  # no float64 there
-        device = torch.device("cpu")
-    encoder, codebook = _encoder64(model, device)
-    frames = audio.shape[0] // hop
-    left, right = encoder_context(model)
-    chunk_frames = max(1, int(chunk_frames))
-    x = torch.from_numpy(audio)
-
-    def run(a0: int, a1: int) -> torch.Tensor:
-        piece = x[a0 * hop : a1 * hop].to(device=device, dtype=torch.float64)
-        return _nearest(encoder(piece[None]), codebook).cpu()
-
-    if frames <= chunk_frames + left + right:
-        return run(0, frames).long()
-    out = []
-    for f0 in range(0, frames, chunk_frames):
-        f1 = min(frames, f0 + chunk_frames)
-        a0, a1 = max(0, f0 - left), min(frames, f1 + right)
-        out.append(run(a0, a1)[f0 - a0 : f1 - a0])
-    return torch.cat(out).long()
+    audio = pad_to_hop(np.asarray(audio, dtype=np.float32).reshape(-1), model.cfg.hop)
+    dev = torch.device(device) if device is not None else None
+    return encode_exact(model, torch.from_numpy(audio), chunk_frames, dev).cpu()
 
 
 def guess_speaker(path: str | Path | None, speakers: Sequence[str]) -> str | None:

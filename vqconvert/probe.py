@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vqconvert.config import HOP
 from vqconvert.errors import VQConvertError
 from vqconvert.generate import generate
 from vqconvert.model.mel import LogMel
@@ -32,7 +33,7 @@ class ProbeClip:
 
 def probe_clips(cache, patterns: Sequence[str], spk_index: dict[str, int], seconds: float) -> list[ProbeClip]:
     """The cache's utterances whose utt_id matches one of `patterns` (ids or globs), cut to `seconds`."""
-    clips, hop = [], 64
+    clips, hop = [], HOP
     limit = int(seconds * cache.sample_rate) // hop * hop
     for i, e in enumerate(cache.utterances):
         if any(fnmatch.fnmatchcase(e.utt_id, p) for p in patterns):
@@ -66,7 +67,7 @@ class Probe:
         self.clips, self.sample_rate = list(clips), sample_rate
         self.temperatures, self.seed = tuple(temperatures), seed
         self.asr, self.stoi = _optional("asr"), _optional("stoi")
-        self.log_mel = LogMel(sample_rate, PROBE_MELS, 64)
+        self.log_mel = LogMel(sample_rate, PROBE_MELS, HOP)
         self._source_wer: float | None = None
 
     def _mel(self, audio: np.ndarray) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 
 from vqconvert.augment import encoder_input, pitch_perturbed, prev_noise_scales
 from vqconvert.checkpoint import LATEST, build_model, load_checkpoint, save_checkpoint
-from vqconvert.config import TrainConfig, preset
+from vqconvert.config import HOP, TrainConfig, preset
 from vqconvert.data.cache import AudioCache, load_or_build_cache
 from vqconvert.data.corpus import split_utterances
 from vqconvert.data.dataset import CropDataset
@@ -107,7 +107,7 @@ class Trainer:
         train_ix, val_ix = split_utterances(self.cache.utterances, cfg.val_fraction, holdout=holdout)
         self.train_ix = [self._pos[id(u)] for u in train_ix]
         self.val_ix = [self._pos[id(u)] for u in val_ix]
-        self.crop = int(round(cfg.crop_seconds * self.cache.sample_rate / 64)) * 64
+        self.crop = int(round(cfg.crop_seconds * self.cache.sample_rate / HOP)) * HOP
         self.train_set = CropDataset(self.cache, self.train_ix, self.crop, self.spk_index, seed=cfg.seed)
 
         torch.manual_seed(cfg.seed)

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 import torch
 import torch.nn.functional as F
 
-from vqconvert.audio import mu_law_encode
+from vqconvert.model.mulaw import mu_law_encode
 
 
 @torch.no_grad()

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vqconvert.audio import mu_law_encode
 from vqconvert.codes import bitrate
 from vqconvert.evaluation.dsp import mel_filterbank, noise_clips, power_frames
+from vqconvert.model.mulaw import mu_law_encode
 from vqconvert.stats import code_counts, entropy_bits
 
 

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vqconvert.audio import mu_law_decode
+from vqconvert.model.mulaw import mu_law_decode
 
-SILENCE = 128  # mirrors vqconvert.model.vqvae.SILENCE (mu-law index of 0.0)
 BLOCK = 1024  # samples of conditioning computed at once ("repeat" upsampling)
 COND_BUDGET = 64 << 20  # bytes of per-sample conditioning per block ("transposed" upsampling)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqconvert.generate._core import SILENCE, CondCache, Conditioner, Weights, sample_indices
+from vqconvert.generate._core import CondCache, Conditioner, Weights, sample_indices
+from vqconvert.model.mulaw import SILENCE
 
 
 class TorchEngine:

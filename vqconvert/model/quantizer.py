@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vqconvert.model.encoding import nearest_code
+
 
 @dataclass
 class QuantizerOutput:
@@ -63,10 +65,7 @@ class VectorQuantizer(nn.Module):
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """(N, D) -> (N,) index of the nearest code (squared Euclidean distance, fp32)."""
-        cb = self.codebook.float()
-        flat = flat.float()
-        d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cb.t() + cb.pow(2).sum(1)[None]
-        return d.argmin(1)
+        return nearest_code(flat.float(), self.codebook.float())
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, F) indices -> (B, D, F) code vectors."""

@@ -9,14 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqconvert.audio import mu_law_encode
 from vqconvert.config import ModelConfig
 from vqconvert.model.encoder import Encoder
+from vqconvert.model.encoding import DEFAULT_CHUNK_FRAMES, encode_exact
 from vqconvert.model.mel import LogMel
+from vqconvert.model.mulaw import SILENCE, mu_law_encode
 from vqconvert.model.quantizer import VectorQuantizer
 from vqconvert.model.wavenet import WaveNet
-
-SILENCE = 128  # mu-law index of 0.0: the "previous sample" before the first one
 
 
 @dataclass
@@ -92,11 +91,10 @@ class VQVAE(nn.Module):
         return self.decoder.mel(self.decoder.frame_features(z_q, speaker))
 
     @torch.no_grad()
-    def encode(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, T) waveform, T a multiple of 64 -> (B, T/64) code indices."""
-        z_e = self.encoder(audio)
-        b, d, f = z_e.shape
-        return self.quantizer.nearest(z_e.transpose(1, 2).reshape(-1, d)).view(b, f)
+    def encode(self, audio: torch.Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:
+        """(B, T) waveform, T a multiple of 64 -> (B, T/64) code indices, by `encode_exact` row by row
+        (float64, chunked with context: the same codes however long the audio)."""
+        return torch.stack([encode_exact(self, row, chunk_frames) for row in audio])
 
     def codes_to_latents(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, F) indices -> (B, D, F) code vectors."""
