@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vqconvert.model.mulaw import mu_law_encode
+from vqconvert.stats import entropy_bits, perplexity
 
 
 @torch.no_grad()
@@ -45,12 +46,10 @@ def validate(
         n += b
     if n == 0:
         return {}
-    p = counts / counts.sum()
-    q = hist / hist.sum()
     out = {
         "val_bits": nll / n / math.log(2),
-        "val_marginal_bits": float(-(q * torch.log2(q + 1e-12)).sum()),
-        "val_perplexity": float(torch.exp(-(p * torch.log(p + 1e-10)).sum())),
+        "val_marginal_bits": entropy_bits(hist.numpy()),
+        "val_perplexity": perplexity(counts.numpy()),
         "val_codes_used": int((counts > 0).sum()),
         "val_speaker_gain_bits": (other_nll - nll) / n / math.log(2),
     }
