@@ -124,100 +124,6 @@ def _one_torch_thread():
     yield
 
 
-def _reference_generate(
-    model, codes, speakers, *, temperature=1.0, greedy=False, seed=None, backend="auto", progress=None
-):
-    """Plain-numpy incremental WaveNet sampler with the `vqconvert.generate.generate` signature.
-
-    Only a stand-in for tests while `vqconvert.generate` is not there; follows the structure in
-    vqconvert/model/wavenet.py's docstring, one utterance at a time."""
-    import torch
-
-    from vqconvert.audio import mu_law_decode
-    from vqconvert.model.vqvae import SILENCE
-
-    dec = model.decoder
-    n = dec.cfg.n_layers
-    g = dec.cfg.gate_channels
-    p = {k: v.detach().float().cpu().numpy() for k, v in dec.state_dict().items()}
-    emb = p["embed.weight"]
-    w0 = [p[f"dilated.{i}.weight"][:, :, 0] for i in range(n)]
-    w1 = [p[f"dilated.{i}.weight"][:, :, 1] for i in range(n)]
-    ws = [p[f"skip.{i}.weight"][:, :, 0] for i in range(n)]
-    bs = [p[f"skip.{i}.bias"] for i in range(n)]
-    wr = [p[f"res.{i}.weight"][:, :, 0] for i in range(n - 1)]
-    br = [p[f"res.{i}.bias"] for i in range(n - 1)]
-    h1, b1 = p["head1.weight"][:, :, 0], p["head1.bias"]
-    h2, b2 = p["head2.weight"][:, :, 0], p["head2.bias"]
-    rng = np.random.default_rng(seed)
-    device = next(model.parameters()).device
-    outs = []
-    for c, s in zip(codes, speakers, strict=True):
-        with torch.no_grad():
-            zq = model.codes_to_latents(torch.as_tensor(c).long().reshape(1, -1).to(device))
-            spk = torch.tensor([int(s)], device=device)
-            cond = dec.layer_cond(dec.cond_features(zq, spk), spk)
-            cond = cond[0].T.float().cpu().numpy()  # (T, n * G)
-        t_len = cond.shape[0]
-        hist = [np.zeros((t_len, emb.shape[1]), np.float32) for _ in range(n)]
-        out = np.zeros(t_len, np.int64)
-        prev = SILENCE
-        for t in range(t_len):
-            x = emb[prev]
-            skip = 0.0
-            for i, d in enumerate(dec.dilations):
-                hist[i][t] = x
-                h = w1[i] @ x + cond[t, i * g : (i + 1) * g]
-                if t >= d:
-                    h = h + w0[i] @ hist[i][t - d]
-                z = np.tanh(h[: g // 2]) / (1.0 + np.exp(-h[g // 2 :]))
-                skip = skip + ws[i] @ z + bs[i]
-                if i < n - 1:
-                    x = x + wr[i] @ z + br[i]
-            logits = h2 @ np.maximum(h1 @ np.maximum(skip, 0.0) + b1, 0.0) + b2
-            if greedy:
-                prev = int(np.argmax(logits))
-            else:
-                z = logits / max(temperature, 1e-6)
-                pr = np.exp(z - z.max())
-                prev = int(rng.choice(pr.size, p=pr / pr.sum()))
-            out[t] = prev
-        outs.append(mu_law_decode(torch.from_numpy(out)).float())
-    return outs
-
-
-def _reference_generate_stream(model, codes, speakers, *, chunk_samples=16000, **kw):
-    full = _reference_generate(model, codes, speakers, **kw)
-    longest = max((w.shape[0] for w in full), default=0)
-    for start in range(0, longest, chunk_samples):
-        yield [w[start : start + chunk_samples] for w in full]
-
-
-def ensure_generate() -> bool:
-    """Make `vqconvert.generate` importable: the real one when present, else the reference sampler
-    above (installed in sys.modules). True when the real one is used."""
-    import types
-
-    import vqconvert
-
-    try:
-        import vqconvert.generate as real
-
-        if getattr(real, "__reference__", False):
-            return False
-        if callable(getattr(real, "generate", None)) and callable(getattr(real, "generate_stream", None)):
-            return True
-    except ImportError:  # not written yet, or half-written right now
-        pass
-    mod = types.ModuleType("vqconvert.generate")
-    mod.generate, mod.generate_stream = _reference_generate, _reference_generate_stream
-    mod.__reference__ = True
-    mod.BACKENDS = ("auto", "c", "torch", "cuda")
-    sys.modules["vqconvert.generate"] = mod
-    vqconvert.generate = mod
-    return False
-
-
 def write_tiny_corpus(root: Path, per_speaker: int = 4, seconds: float = 0.5) -> Path:
     """root/<spk-a|spk-b|spk-c>/<spk>_NN.wav: sine + noise mixes with a pitch per speaker."""
     sr = 16000
@@ -237,13 +143,12 @@ def write_tiny_corpus(root: Path, per_speaker: int = 4, seconds: float = 0.5) ->
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A `tiny` model trained for a few steps by the real Trainer on 3 generated speakers
-    (spk-a, spk-b, spk-c); its run directory's latest.pt. Also makes `vqconvert.generate` importable."""
+    (spk-a, spk-b, spk-c); its run directory's latest.pt."""
     import torch
 
     from vqconvert.config import TrainConfig
     from vqconvert.train import Trainer
 
-    ensure_generate()
     base = tmp_path_factory.mktemp("tiny_model")
     corpus = write_tiny_corpus(base / "corpus")
     cfg = TrainConfig(

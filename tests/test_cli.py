@@ -18,7 +18,6 @@ from vqconvert import __version__
 from vqconvert.cli import app
 from vqconvert.codes import CodesFile
 
-TESTS = Path(__file__).resolve().parent
 runner = CliRunner()
 
 
@@ -43,16 +42,8 @@ def wav(path: Path, seconds: float = 0.25, sr: int = 16000, f0: float = 220.0, c
 
 
 def subprocess_cli() -> list[str]:
-    """The real CLI; with the test stand-in for vqconvert.generate while that is not written."""
-    from conftest import ensure_generate
-
-    if ensure_generate():
-        return [sys.executable, "-m", "vqconvert"]
-    code = (
-        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import conftest; conftest.ensure_generate(); "
-        "from vqconvert.cli import main; sys.argv[0] = 'vqconvert'; main()"
-    )
-    return [sys.executable, "-c", code]
+    """The real CLI, as a subprocess."""
+    return [sys.executable, "-m", "vqconvert"]
 
 
 def sub_env(model: Path | None = None) -> dict:
