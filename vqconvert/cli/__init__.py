@@ -44,6 +44,7 @@ def register_commands(app: typer.Typer) -> None:
     """Add every subcommand to `app`, in the order --help lists them: each command module has a
     `register(app)` and registers nothing when imported."""
     from vqconvert.cli import (
+        analyze_cmd,
         corpus_cmd,
         enroll_cmd,
         eval_cmd,
@@ -53,7 +54,7 @@ def register_commands(app: typer.Typer) -> None:
         train_cmd,
     )
 
-    for module in (corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd, enroll_cmd, prior_cmd):
+    for module in (corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd, analyze_cmd, enroll_cmd, prior_cmd):
         module.register(app)
 
 
