@@ -82,13 +82,14 @@ def enroll_cmd(
     from vqconvert.enroll import check_new_name, enroll
     from vqconvert.errors import VQConvertError
     from vqconvert.fileio import atomic_output, check_output
+    from vqconvert.shipped import default_model
 
     set_threads(threads)
     dev = resolve_device(device)
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
         check_output(output, force, " (use --force)")
-        src = resolve_model_path(model)
+        src = resolve_model_path(model if model is not None else default_model())
         ckpt = load_checkpoint(src)
         base = build_model(ckpt).to(dev).eval()
         speakers = list(ckpt["speakers"])

@@ -93,7 +93,6 @@ def train_prior_cmd(
     unigram entropy (a prior without context). The prior file records MODEL's fingerprint; `vqconvert
     sample` refuses it with another model.
     """
-    from vqconvert.checkpoint import resolve_model_path
     from vqconvert.cli.loading import load_cli_model
     from vqconvert.errors import VQConvertError
     from vqconvert.fileio import check_output
@@ -106,7 +105,7 @@ def train_prior_cmd(
     set_threads(threads)
     say = _say(quiet)
     loaded = load_cli_model(model, "cpu")
-    out = output or default_prior_path(resolve_model_path(model))
+    out = output or default_prior_path(loaded.path)
     try:
         check_output(out, force, " (use --force)")
     except VQConvertError as err:
@@ -192,7 +191,6 @@ def sample_cmd(
     """
     import torch
 
-    from vqconvert.checkpoint import resolve_model_path
     from vqconvert.cli.loading import check_backend, load_cli_model, speaker_index
     from vqconvert.codes import CodesFile
     from vqconvert.decoding import DecodeJob, decode_to_files
@@ -206,7 +204,7 @@ def sample_cmd(
     loaded = load_cli_model(model, device)
     spk = speaker_index(loaded, speaker)
     try:
-        lp = load_prior(prior or default_prior_path(resolve_model_path(model)))
+        lp = load_prior(prior or default_prior_path(loaded.path))
         lp.check_model(loaded)
         pspk = lp.speaker_index(codes_speaker or loaded.speakers[spk])
         if output != "-":
