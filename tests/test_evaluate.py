@@ -371,6 +371,10 @@ def test_evaluate_table_and_empty_val_split(tiny_checkpoint, tmp_path):
         assert title in r.stdout
     r = _run(["evaluate", "-m", tiny_checkpoint, "--split", "all", "--targets", "nobody", "--device", "cpu"])
     assert r.exit_code == 1 and "unknown speaker 'nobody'" in r.stderr
+    r = _run(["evaluate", "-m", tiny_checkpoint, "--split", "all", "--backend", "gpu", "--device", "cpu"])
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [
+        "error: unknown --backend 'gpu': choose from auto, c, torch, cuda"
+    ]
 
 
 def test_missing_extra_is_one_line(tiny_checkpoint, tmp_path, monkeypatch):

@@ -130,10 +130,11 @@ def evaluate_cmd(
     note (--require-all: an error). The table (or --json) goes to stdout, progress to stderr. Generation
     is slow on CPU: keep --limit and --max-seconds small.
     """
-    from vqconvert.cli.loading import load_cli_model
+    from vqconvert.cli.loading import check_backend, load_cli_model
     from vqconvert.devices import judge_device
     from vqconvert.evaluation.runner import Evaluator
 
+    check_backend(backend)  # a usage error (exit 2), as for decode and transfer
     sampling = D.sampling.replace(seed=seed, temperature=temperature, greedy=greedy, backend=backend)
     opts = EvalOptions(
         split=split,
