@@ -89,6 +89,7 @@ class JobStruct(ctypes.Structure):
 
 
 def compiler() -> str:
+    """The C compiler: $CC, else gcc."""
     return os.environ.get("CC") or "gcc"
 
 
@@ -117,6 +118,7 @@ def build_id(flags: list[str] | None = None) -> str:
 
 
 def cache_dir() -> Path:
+    """Where a build goes when the package directory is not writable."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vqconvert"
 
 
