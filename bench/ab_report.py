@@ -5,8 +5,8 @@ step cost are compared at equal CPU budget (issue 14's A/B).
     python bench/ab_report.py RUN_DIR [RUN_DIR ...] [--at HOURS] [--png curves.png]
 
 Training time is the sum of the trainer's logged intervals (every log row says how much audio it trained
-per second since the previous row) minus the probe's own time. --at picks, per run, the last probe at or
-before that many hours (default: the largest budget every run has reached).
+per second since the previous row) minus the probe's own time. --at picks, per run, the probe
+closest to that many hours (default: the largest budget every run has reached).
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ def load_run(run: Path) -> tuple[str, list[dict], list[dict]]:
     crop_s = round(tc.get("crop_seconds", 0.5) * 16000 / 64) * 64 / 16000
     audio_per_row = tc.get("batch_size", 4) * crop_s * tc.get("log_every", 10)
     rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
-    seconds, last_logged, probes, vals = 0.0, 0, [], []
+    seconds, last_logged, probe_time, probes, vals = 0.0, 0, 0.0, [], []
     for r in rows:
         if "audio_s_per_s" in r:
-            seconds += audio_per_row * (r["step"] - last_logged) / tc.get("log_every", 10) / r["audio_s_per_s"]
-            last_logged = r["step"]
+            interval = audio_per_row * (r["step"] - last_logged) / tc.get("log_every", 10) / r["audio_s_per_s"]
+            seconds += max(0.0, interval - probe_time)  # a probe's time fell into the interval after it
+            last_logged, probe_time = r["step"], 0.0
         if "probe_seconds" in r:
-            seconds -= r["probe_seconds"]  # it fell in the next logged interval
+            probe_time += r["probe_seconds"]
             probes.append({**r, "hours": seconds / 3600})
         if "val_bits" in r:
             vals.append({**r, "hours": seconds / 3600})
@@ -50,8 +51,8 @@ def load_run(run: Path) -> tuple[str, list[dict], list[dict]]:
 
 
 def _at(rows: list[dict], hours: float) -> dict | None:
-    found = [r for r in rows if r["hours"] <= hours + 1e-9]
-    return found[-1] if found else None
+    """The row whose training time is closest to `hours` (its own time is printed beside it)."""
+    return min(rows, key=lambda r: abs(r["hours"] - hours)) if rows else None
 
 
 def _f(v) -> str:
@@ -66,7 +67,7 @@ def main() -> None:
     args = ap.parse_args()
     runs = [load_run(r) for r in args.runs]
     budget = args.at if args.at is not None else min(p[-1]["hours"] if p else 0.0 for _, p, _ in runs)
-    print(f"at {budget:.2f} h of logged training time (last probe at or before it):")
+    print(f"at {budget:.2f} h of logged training time (each run's probe closest to it):")
     head = ["run", "step", "hours", "val bits", "spk gain"] + [name for _, name in METRICS]
     print(" | ".join(head))
     for label, probes, vals in runs:
