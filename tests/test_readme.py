@@ -12,8 +12,9 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from vqconvert.checkpoint import DEFAULT_MODEL, load_model
+from vqconvert.checkpoint import load_model
 from vqconvert.cli import app
+from vqconvert.shipped import default_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -51,11 +52,11 @@ def test_readme_command_and_its_options_exist(words):
 
 
 def test_shipped_model_knows_the_demo_voices():
-    loaded = load_model(DEFAULT_MODEL)
+    loaded = load_model(default_model_path())
     demo = re.search(r"^demo:.*?\n((?:\t.*\n)+)", MAKEFILE, flags=re.M).group(1)
     for voice in re.findall(r"--speaker (\S+)", demo):
         assert voice in loaded.speakers
-    assert DEFAULT_MODEL.stat().st_size <= 25e6
+    assert default_model_path().stat().st_size <= 25e6
 
 
 def test_demo_command_converts_the_bundled_clip(tmp_path):

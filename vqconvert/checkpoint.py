@@ -8,7 +8,6 @@ inference and export prefer to the raw weights. Both are read."""
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -20,12 +19,12 @@ from vqconvert.config import ModelConfig
 from vqconvert.errors import CheckpointError
 from vqconvert.fileio import atomic_path
 from vqconvert.model import VQVAE
+from vqconvert.shipped import default_model
 
 FORMAT = "vqconvert-checkpoint"
 FORMAT_VERSION = 2
 READ_VERSIONS = (1, 2)
 LATEST = "latest.pt"
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "vqconvert-synth-small.pt"
 
 
 @dataclass
@@ -105,7 +104,7 @@ def resolve_model_path(path: str | Path | None = None) -> Path:
     """A checkpoint file, a run directory (its latest.pt), or the default: $VQCONVERT_MODEL, then the
     model shipped in models/."""
     if path is None or str(path) == "":
-        path = os.environ.get("VQCONVERT_MODEL") or DEFAULT_MODEL
+        path = default_model()
     p = Path(path)
     if p.is_dir():
         if (p / LATEST).is_file():
@@ -125,7 +124,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{p}: {_unpickling_reason(str(e))}") from None
+        raise CheckpointError(f"{p}: {unpickling_reason(str(e))}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else "file is empty or truncated"
         raise CheckpointError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
@@ -142,7 +141,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def _unpickling_reason(message: str) -> str:
+def unpickling_reason(message: str) -> str:
     """One line out of torch's multi-paragraph weights-only error."""
     message = re.sub(r"\x1b\[[0-9;]*m", "", message)
     found = re.search(r"GLOBAL ([\w.]+)", message)

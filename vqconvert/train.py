@@ -21,6 +21,7 @@ from vqconvert.config import HOP, TrainConfig, preset
 from vqconvert.data.cache import AudioCache, load_or_build_cache
 from vqconvert.data.corpus import split_utterances
 from vqconvert.data.dataset import CropDataset
+from vqconvert.devices import resolve_device
 from vqconvert.ema import WeightsEMA
 from vqconvert.errors import VQConvertError
 from vqconvert.fileio import atomic_path
@@ -56,12 +57,10 @@ def setup_distributed(device: str) -> Dist:
 
 
 def pick_device(name: str, d: Dist) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    """`vqconvert.devices.resolve_device`, with each torchrun process on its own GPU."""
+    name = resolve_device(name)
     if name == "cuda" and d.world > 1:
         name = f"cuda:{d.local_rank}"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"device {name!r} asked for, but CUDA is not available")
     return torch.device(name)
 
 

@@ -140,7 +140,7 @@ class Conditioner:
             self.up_w = up.weight.detach().to("cpu", torch.float32)
             self.up_b = up.bias.detach().to("cpu", torch.float32)
             per_sample = max(1, B) * w.L * w.G * 4
-            self.block = int(max(64, min(BLOCK, COND_BUDGET // per_sample // 64 * 64)))
+            self.block = int(max(self.hop, min(BLOCK, COND_BUDGET // per_sample // self.hop * self.hop)))
         else:
             self.block = BLOCK
         self.width = w.L * w.G

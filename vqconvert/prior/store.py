@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vqconvert.checkpoint import _unpickling_reason, atomic_torch_save
+from vqconvert.checkpoint import atomic_torch_save, unpickling_reason
 from vqconvert.errors import CheckpointError
 from vqconvert.prior.model import CodePrior, PriorConfig
 
@@ -87,7 +87,7 @@ def load_prior(path: str | Path, device: str | torch.device = "cpu") -> LoadedPr
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise PriorError(f"{p}: {_unpickling_reason(str(e))}") from None
+        raise PriorError(f"{p}: {unpickling_reason(str(e))}") from None
     except Exception as e:  # noqa: BLE001 - torch.load raises many types (struct.error for junk)
         msg = str(e).strip().splitlines()[0] if str(e).strip() else "file is empty or truncated"
         raise PriorError(f"{p}: not a readable prior ({msg[:160]})") from None
