@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from vqconvert.checkpoint import build_model, fingerprint, load_checkpoint, load_model
 from vqconvert.cli import app
-from vqconvert.enroll import EnrollConfig, check_new_name, enroll, extend_speakers
+from vqconvert.enroll import EnrollConfig, check_new_name, clip_bits, enroll, extend_speakers
 
 runner = CliRunner()
 
@@ -86,6 +86,8 @@ def test_enroll_fits_only_the_new_row_and_lowers_its_nll(tiny_checkpoint):
         else:
             assert torch.equal(new_state[k], v), k
     assert res.nearest in ck["speakers"]
+    # clip_bits scores clips as enroll does: the same windows give the same figure
+    assert clip_bits(res.model, audio, res.index, seconds=1.0) == pytest.approx(res.bits_after, abs=1e-5)
     assert all(not p.requires_grad for p in res.model.parameters())
 
 

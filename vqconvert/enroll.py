@@ -147,6 +147,19 @@ def score(model: VQVAE, items, windows, frames: int, speaker: int, batch: int = 
     return total / max(len(windows), 1)
 
 
+def clip_bits(
+    model: VQVAE, clips: Sequence[np.ndarray], speaker: int, seconds: float = 8.0, crop_seconds: float = 0.25
+) -> float:
+    """Teacher-forced NLL (bits/sample) of up to `seconds` of `clips` decoded as `speaker`, in windows of
+    `crop_seconds` as `enroll` scores them (e.g. held-out audio of an enrolled voice)."""
+    items = prepare_clips(model, clips)
+    frames = max(
+        4, min(int(round(crop_seconds * model.cfg.sample_rate / model.cfg.hop)), *(c.numel() for c, _ in items))
+    )
+    windows = _windows(items, frames, max(int(seconds * model.cfg.sample_rate / model.cfg.hop), frames))
+    return score(model, items, windows, frames, speaker)
+
+
 def enroll(
     model: VQVAE,
     speakers: Sequence[str],
