@@ -132,6 +132,11 @@ def c_corrupt_checkpoint(tmp, ckpt):
     return ["encode", str(tmp / "a.wav"), "-m", str(tmp / "bad.pt")]
 
 
+def c_tiny_checkpoint_file(tmp, ckpt):
+    (tmp / "junk.pt").write_bytes(b"junk")  # torch.load raises struct.error on 4 bytes
+    return ["speakers", "-m", str(tmp / "junk.pt")]
+
+
 def c_truncated_checkpoint(tmp, ckpt):
     _wav(tmp / "a.wav")
     data = ckpt.read_bytes()
@@ -254,6 +259,7 @@ CASES = [
     (c_unknown_speaker, "closest: spk-"),
     (c_unknown_decode_speaker, "unknown speaker"),
     (c_corrupt_checkpoint, "checkpoint"),
+    (c_tiny_checkpoint_file, "checkpoint"),
     (c_truncated_checkpoint, "checkpoint"),
     (c_pickled_code_checkpoint, "refused"),
     (c_wrong_format_checkpoint, "not a vqconvert checkpoint"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{p}: {unpickling_reason(str(e))}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError, struct.error) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else "file is empty or truncated"
         raise CheckpointError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
