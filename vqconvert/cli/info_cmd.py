@@ -130,9 +130,10 @@ def export(
     full: Annotated[bool, typer.Option("--full", help="Keep fp32 weights (default: fp16, half the size).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite DEST if it exists.")] = False,
 ) -> None:
-    """Write an inference-only copy of a model: weights (the run's EMA weights when it kept them; fp16
-    unless --full), config, speakers, step and metrics; no optimizer state. Codes made with either copy
-    are interchangeable (same fingerprint)."""
+    """Write an inference-only copy of a model: weights, config, speakers, step and metrics.
+
+    The weights are the run's EMA weights when it kept them (--weights-ema), fp16 unless --full; no
+    optimizer state. Codes made with either copy are interchangeable (same fingerprint)."""
     from vqconvert.checkpoint import export_checkpoint, fingerprint
 
     try:
