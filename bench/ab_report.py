@@ -102,11 +102,11 @@ def plot(runs, path: Path) -> None:
         keys + [("val_bits", "validation NLL, bits/sample"), ("val_speaker_gain_bits", "speaker gain, bits")],
         strict=True,
     ):
-        for label, probes, vals in runs:
+        for n, (label, probes, vals) in enumerate(runs):
             rows = vals if key.startswith("val_") else probes
             pts = [(r["hours"], r[key]) for r in rows if r.get(key) is not None]
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=label)
+                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=label, color=f"C{n}")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training hours (logged)")
         ax.grid(alpha=0.3)
