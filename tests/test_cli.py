@@ -12,25 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from typer.testing import CliRunner
+from cli_helpers import cli, errors
 
 from vqconvert import __version__
-from vqconvert.cli import app
 from vqconvert.codes import CodesFile
-
-runner = CliRunner()
-
-
-def cli(*args, input=None, model=None):
-    env = {"VQCONVERT_MODEL": str(model)} if model is not None else None
-    result = runner.invoke(app, [str(a) for a in args], input=input, env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def errors(result) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
 
 
 def wav(path: Path, seconds: float = 0.25, sr: int = 16000, f0: float = 220.0, channels: int = 1, **kw) -> Path:

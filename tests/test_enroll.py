@@ -9,24 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from typer.testing import CliRunner
+from cli_helpers import cli, errors
 
 from vqconvert.checkpoint import build_model, fingerprint, load_checkpoint, load_model
-from vqconvert.cli import app
 from vqconvert.enroll import EnrollConfig, check_new_name, clip_bits, enroll, extend_speakers
-
-runner = CliRunner()
-
-
-def cli(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def errors(result) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
 
 
 def voice(seconds: float, f0: float, seed: int) -> np.ndarray:

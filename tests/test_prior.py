@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from cli_helpers import cli, errors
 from conftest import TINY_SPEAKERS, write_tiny_corpus
-from typer.testing import CliRunner
 
-from vqconvert.cli import app
 from vqconvert.codes import CodesFile
 from vqconvert.prior import CodePrior, PriorConfig, PriorError, default_prior_path, load_prior, save_prior
 from vqconvert.prior.train import (
@@ -24,19 +23,6 @@ from vqconvert.prior.train import (
     train_prior,
     unigram_entropy,
 )
-
-runner = CliRunner()
-
-
-def cli(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def errors(result) -> list[str]:
-    return [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
 
 
 def cyclic_utterances(k: int = 16, n: int = 24, frames: int = 60) -> list[Utterance]:
