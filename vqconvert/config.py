@@ -14,6 +14,15 @@ MU_CLASSES = 256
 DEFAULT_TEMPERATURE = 0.8
 
 
+def strict_from_dict(cls, d: dict, what: str):
+    """A config dataclass from a saved dict; fields this version does not know are a ValueError (a file
+    from a newer vqconvert), missing ones take their defaults (a file from an older one)."""
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} config fields: {sorted(unknown)}")
+    return cls(**d)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Every size of the VQ-VAE. Saved in each checkpoint; the model is rebuilt from it alone."""
@@ -79,11 +88,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "model")
 
 
 PRESETS: dict[str, ModelConfig] = {

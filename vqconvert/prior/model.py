@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vqconvert.config import strict_from_dict
+
 
 @dataclass(frozen=True)
 class PriorConfig:
@@ -32,11 +34,7 @@ class PriorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> PriorConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown prior config fields: {sorted(unknown)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "prior")
 
 
 PRIOR_PRESETS: dict[str, PriorConfig] = {
