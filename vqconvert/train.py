@@ -256,7 +256,7 @@ class Trainer:
         # The first Ctrl-C / SIGTERM lets the current step finish, then saves and stops.
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         self.model.train()
-        t_last, audio_s, last_val = time.perf_counter(), 0.0, {}
+        t_last, cpu_last, audio_s, last_val = time.perf_counter(), time.process_time(), 0.0, {}
         from vqconvert.train_progress import TrainProgress
 
         bar = TrainProgress(cfg.steps, self.step, enabled=self.progress and self.dist.main)
@@ -281,7 +281,9 @@ class Trainer:
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                         dt = time.perf_counter() - t_last
                         row["audio_s_per_s"] = audio_s / max(dt, 1e-9)
-                        t_last, audio_s = time.perf_counter(), 0.0
+                        # Process CPU time (all threads) since the last row: budgets compare in CPU hours.
+                        row["cpu_s"] = time.process_time() - cpu_last
+                        t_last, cpu_last, audio_s = time.perf_counter(), time.process_time(), 0.0
                         self._log_row(row)
                     if cfg.validate_every and self.step % cfg.validate_every == 0:
                         last_val = self.validate()
@@ -309,9 +311,10 @@ class Trainer:
         return pitch_perturbed(audio, self.cfg, step, self.dist.rank, self.cache.sample_rate)
 
     def _run_probe(self) -> None:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         found = self.probe.run(self.eval_model)
         found["probe_seconds"] = time.perf_counter() - t0
+        found["probe_cpu_s"] = time.process_time() - c0
         self._log_row({"step": self.step, **found})
         shown = {k: v for k, v in found.items() if v is not None and ("wer" in k or "stoi" in k)}
         self.log(f"step {self.step} probe: " + ", ".join(f"{k[6:]} {v:.2f}" for k, v in shown.items()))
