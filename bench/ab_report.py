@@ -4,9 +4,9 @@ step cost are compared at equal CPU budget (issue 14's A/B).
 
     python bench/ab_report.py RUN_DIR [RUN_DIR ...] [--at HOURS] [--png curves.png]
 
-Training time is the sum of the trainer's logged intervals (every log row says how much audio it trained
-per second since the previous row) minus the probe's own time. --at picks, per run, the probe
-closest to that many hours (default: the largest budget every run has reached).
+Training time is, by default, the process CPU time the trainer logs (minus the probe's own); --clock
+wall uses the logged wall intervals instead. --at picks, per run, the probe closest to that many hours
+(default: the largest budget every run has reached).
 """
 
 from __future__ import annotations
@@ -28,22 +28,42 @@ METRICS = (
 )
 
 
-def load_run(run: Path) -> tuple[str, list[dict], list[dict]]:
-    """(label, probe rows, validation rows), each row with "hours" of training time at its step."""
+def load_run(run: Path, clock: str = "cpu") -> tuple[str, list[dict], list[dict]]:
+    """(label, probe rows, validation rows), each row with "hours" of training time at its step.
+
+    clock "wall": the trainer's logged intervals (audio per second since the previous row) minus probe
+    time. clock "cpu": the process CPU seconds each row logs (`cpu_s`) minus the probe's; rows from
+    before the trainer logged CPU time are estimated at the run's median measured CPU seconds per step.
+    """
     ckpt = torch.load(run / "latest.pt", map_location="cpu", weights_only=True)
     tc = ckpt.get("train_config") or {}
     label = f"{run.name} ({ckpt['model_config']['preset']})"
     crop_s = round(tc.get("crop_seconds", 0.5) * 16000 / 64) * 64 / 16000
     audio_per_row = tc.get("batch_size", 4) * crop_s * tc.get("log_every", 10)
     rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
-    seconds, last_logged, probe_time, probes, vals = 0.0, 0, 0.0, [], []
+    intervals, last, probe_wall, probe_cpu = [], 0, 0.0, 0.0
+    for r in rows:  # one (steps, wall seconds, cpu seconds or None) per training log row
+        if "probe_seconds" in r:
+            probe_wall, probe_cpu = probe_wall + r["probe_seconds"], probe_cpu + r.get("probe_cpu_s", 0.0)
+        if "audio_s_per_s" in r:
+            wall = audio_per_row * (r["step"] - last) / tc.get("log_every", 10) / r["audio_s_per_s"]
+            cpu = max(0.0, r["cpu_s"] - probe_cpu) if "cpu_s" in r else None
+            intervals.append((r["step"] - last, max(0.0, wall - probe_wall), cpu))
+            last, probe_wall, probe_cpu = r["step"], 0.0, 0.0
+    rates = sorted(c / n for n, _, c in intervals if c is not None and n > 0)
+    rate = rates[len(rates) // 2] if rates else None
+    if clock == "cpu" and rate is None:
+        raise SystemExit(f"{run}: no CPU time logged; use --clock wall")
+    estimated = sum(n for n, _, c in intervals if c is None)
+    if clock == "cpu" and estimated:
+        label += f" [CPU est. for {estimated} steps]"
+    seconds, k, probes, vals = 0.0, 0, [], []
     for r in rows:
         if "audio_s_per_s" in r:
-            interval = audio_per_row * (r["step"] - last_logged) / tc.get("log_every", 10) / r["audio_s_per_s"]
-            seconds += max(0.0, interval - probe_time)  # a probe's time fell into the interval after it
-            last_logged, probe_time = r["step"], 0.0
+            n, wall, cpu = intervals[k]
+            k += 1
+            seconds += wall if clock == "wall" else (cpu if cpu is not None else n * rate)
         if "probe_seconds" in r:
-            probe_time += r["probe_seconds"]
             probes.append({**r, "hours": seconds / 3600})
         if "val_bits" in r:
             vals.append({**r, "hours": seconds / 3600})
@@ -64,10 +84,11 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--at", type=float, help="training hours to compare at")
     ap.add_argument("--png", type=Path, help="plot the probe metrics against training hours")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="CPU hours (default) or logged wall")
     args = ap.parse_args()
-    runs = [load_run(r) for r in args.runs]
+    runs = [load_run(r, args.clock) for r in args.runs]
     budget = args.at if args.at is not None else min(p[-1]["hours"] if p else 0.0 for _, p, _ in runs)
-    print(f"at {budget:.2f} h of logged training time (each run's probe closest to it):")
+    print(f"at {budget:.2f} h of training time ({args.clock} clock) (each run's probe closest to it):")
     head = ["run", "step", "hours", "val bits", "spk gain"] + [name for _, name in METRICS]
     print(" | ".join(head))
     for label, probes, vals in runs:
@@ -80,11 +101,11 @@ def main() -> None:
     if src:
         print(f"source WER of the probe clips (the recogniser's floor): {_f(src[0])}")
     if args.png:
-        plot(runs, args.png)
+        plot(runs, args.png, args.clock)
         print(f"wrote {args.png}")
 
 
-def plot(runs, path: Path) -> None:
+def plot(runs, path: Path, clock: str = "cpu") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +129,7 @@ def plot(runs, path: Path) -> None:
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=label, color=f"C{n}")
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("training hours (logged)")
+        ax.set_xlabel(f"training hours ({clock} clock)")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
