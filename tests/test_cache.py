@@ -14,7 +14,7 @@ from vqconvert.audio import load_audio, trim_silence
 from vqconvert.data import cache as cache_mod
 from vqconvert.data.cache import AudioCache, build_cache, load_or_build_cache
 from vqconvert.data.corpus import split_utterances
-from vqconvert.data.dataset import CropDataset, fixed_crops
+from vqconvert.data.dataset import CropDataset, fixed_crops, sampling_indices
 from vqconvert.errors import DataError
 
 
@@ -189,3 +189,16 @@ def test_build_speed(tmp_path, make_wav, capsys):
     with capsys.disabled():
         print(f"\ncache build: {cache.total_seconds:.0f} s of 48 kHz audio at {rate:.0f}x real time")
     assert rate > 1
+
+
+def test_duration_sampling_visits_long_clips_in_proportion():
+    from types import SimpleNamespace
+
+    lengths = [48000, 48000, 50000, 47000, 200000, 10]  # four 3 s clips, one 12.5 s clip, one blip
+    cache = SimpleNamespace(utterances=[SimpleNamespace(length=n) for n in lengths])
+    assert sampling_indices(cache, [5, 0, 4]) == [5, 0, 4]  # "utterance": as given
+    visits = sampling_indices(cache, range(6), "duration")
+    assert [visits.count(i) for i in range(6)] == [1, 1, 1, 1, 4, 1]  # every clip at least once
+    assert sampling_indices(cache, [], "duration") == []
+    with pytest.raises(ValueError, match="unknown sampling"):
+        sampling_indices(cache, [0], "length")

@@ -254,6 +254,7 @@ def test_robust_cond_run_probes_keeps_ema_and_resumes_exactly(tmp_path, corpus):
     opts = dict(
         preset="tiny-cond", steps=4, prev_noise=4.0, enc_shift=16, enc_gain_db=6.0, enc_noise_snr=20.0,
         weights_ema=0.9, probe=("spk1_000",), probe_every=4, probe_seconds=0.25, crop_seconds=0.128,
+        sample_by="duration",
     )
     full = cfg_for(tmp_path / "a", corpus, **opts)
     Trainer(full, progress=False).run()
@@ -264,9 +265,10 @@ def test_robust_cond_run_probes_keeps_ema_and_resumes_exactly(tmp_path, corpus):
     assert a[4] == pytest.approx(b[4], rel=1e-5, abs=1e-6)
     rows = [json.loads(x) for x in (Path(full.run_dir) / "log.jsonl").read_text().splitlines()]
     assert all("mel" in r for r in rows if "loss" in r)
+    assert all(r["cpu_s"] > 0 for r in rows if "audio_s_per_s" in r)  # budgets compare in CPU time
     probe = [r for r in rows if "probe_t0.8_mel_l1" in r]
     assert [r["step"] for r in probe] == [4]
-    assert probe[0]["probe_mel_head_l1"] > 0 and "probe_gl_wer" in probe[0] and "probe_t1_stoi" in probe[0]
+    assert probe[0]["probe_cpu_s"] > 0 and probe[0]["probe_mel_head_l1"] > 0 and "probe_gl_wer" in probe[0] and "probe_t1_stoi" in probe[0]
     ckpt = load_checkpoint(Path(full.run_dir) / "latest.pt")
     assert ckpt["ema"]["updates"] == 4
     key = "decoder.head2.bias"

@@ -140,6 +140,9 @@ def preset(name: str, **overrides) -> ModelConfig:
     return dataclasses.replace(PRESETS[name], **overrides)
 
 
+SAMPLINGS = ("utterance", "duration")  # TrainConfig.sample_by
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """What `vqconvert train` was asked to do; saved in each checkpoint."""
@@ -162,6 +165,7 @@ class TrainConfig:
     # Encoder input pitch-shifted by U(-p, p) semitones (decoder target unchanged): the codes then cannot
     # carry a speaker's pitch and formant scale, so the decoder must take them from the speaker embedding.
     perturb_semitones: float = 0.0
+    sample_by: str = "utterance"  # "utterance" (each clip once a pass) or "duration" (long clips more often)
     checkpoint_every: int = 500
     keep_every: int = 5000  # also keep a numbered checkpoint every N steps
     validate_every: int = 500

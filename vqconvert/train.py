@@ -20,7 +20,7 @@ from vqconvert.checkpoint import LATEST, build_model, load_checkpoint, save_chec
 from vqconvert.config import HOP, TrainConfig, preset
 from vqconvert.data.cache import AudioCache, load_or_build_cache
 from vqconvert.data.corpus import split_utterances
-from vqconvert.data.dataset import CropDataset
+from vqconvert.data.dataset import CropDataset, sampling_indices
 from vqconvert.devices import resolve_device
 from vqconvert.ema import WeightsEMA
 from vqconvert.errors import VQConvertError
@@ -107,7 +107,8 @@ class Trainer:
         self.train_ix = [self._pos[id(u)] for u in train_ix]
         self.val_ix = [self._pos[id(u)] for u in val_ix]
         self.crop = int(round(cfg.crop_seconds * self.cache.sample_rate / HOP)) * HOP
-        self.train_set = CropDataset(self.cache, self.train_ix, self.crop, self.spk_index, seed=cfg.seed)
+        visits = sampling_indices(self.cache, self.train_ix, cfg.sample_by)
+        self.train_set = CropDataset(self.cache, visits, self.crop, self.spk_index, seed=cfg.seed)
 
         torch.manual_seed(cfg.seed)
         if ckpt is not None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from vqconvert.cli.common import DeviceOpt, fail
-from vqconvert.config import PRESETS, TrainConfig
+from vqconvert.config import PRESETS, SAMPLINGS, TrainConfig
 from vqconvert.errors import VQConvertError
 
 D = TrainConfig()
@@ -59,6 +59,14 @@ def train(
             "identity comes from the speaker embedding, not the codes.",
         ),
     ] = D.perturb_semitones,
+    sample_by: Annotated[
+        str,
+        typer.Option(
+            "--sample-by",
+            help="utterance: each clip once a pass; duration: clips in proportion to their length (for "
+            "corpora of few long clips beside many short ones).",
+        ),
+    ] = D.sample_by,
     prev_noise: Annotated[
         float,
         typer.Option(
@@ -135,6 +143,7 @@ def train(
 
     _choice("--preset", preset, PRESETS)
     _choice("--lr-schedule", lr_schedule, ("cosine", "constant"))
+    _choice("--sample-by", sample_by, SAMPLINGS)
     _choice("--amp", amp, ("auto", "bf16", "off"))
     cfg = TrainConfig(
         data=tuple(str(d) for d in data),
@@ -151,6 +160,7 @@ def train(
         amp=amp,
         compile=compile,
         perturb_semitones=perturb_semitones,
+        sample_by=sample_by,
         prev_noise=prev_noise,
         enc_shift=enc_shift,
         enc_gain_db=enc_gain_db,

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vqconvert.config import HOP
+from vqconvert.config import HOP, SAMPLINGS
 from vqconvert.data.cache import AudioCache
 
 
@@ -85,6 +85,23 @@ class CropDataset(Dataset):
             at = int(rng.integers(0, self.crop - length + 1))
             audio[at : at + length] = self.cache.audio(i)
         return torch.from_numpy(audio), torch.tensor(self._speakers[k], dtype=torch.long)
+
+
+def sampling_indices(cache: AudioCache, indices: Sequence[int], by: str = "utterance") -> list[int]:
+    """The utterances one training pass visits, in order.
+
+    "utterance": each once. "duration": each round(length / median length) times (at least once), so
+    a corpus of few long clips (LibriSpeech, 12 s each) gets crops in proportion to its audio, not to its
+    clip count beside many short ones (synthetic sentences, about 3 s).
+    """
+    if by not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {by!r}: use one of {', '.join(SAMPLINGS)}")
+    indices = list(indices)
+    if by == "utterance" or not indices:
+        return indices
+    lengths = np.array([cache.utterances[i].length for i in indices], dtype=np.float64)
+    counts = np.maximum(1, np.rint(lengths / np.median(lengths))).astype(int)
+    return [i for i, c in zip(indices, counts, strict=True) for _ in range(c)]
 
 
 def fixed_crops(
