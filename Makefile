@@ -35,9 +35,20 @@ synth-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "missing Debian packages:$$missing (run: sudo apt-get update && sudo apt-get install$$missing)" >&2; fi
 
-# Judges for `vqconvert evaluate` (resemblyzer, pocketsphinx, jiwer, pystoi, pesq; all offline).
+# Judges for `vqconvert evaluate` (resemblyzer, pocketsphinx, jiwer, pystoi, pesq; all offline), and
+# Debian's pocketsphinx-testdata (real speech with transcripts for bench/real_speech.py; root installs
+# it, others get the command; its absence never fails a target: the tests that need it skip).
 EVAL_STAMP := $(VENV)/.eval-stamp
+EVAL_PKGS  := pocketsphinx-testdata
 eval-deps: $(EVAL_STAMP)
+	@missing=""; for p in $(EVAL_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "real-speech test data present"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "no apt-get: real-speech test data ($$missing) not installed" >&2; \
+	elif [ "$$(id -u)" = 0 ]; then echo "installing:$$missing" >&2; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } \
+	  || echo "warning: could not install$$missing; bench/real_speech.py and its tests will skip" >&2; \
+	else echo "missing Debian packages:$$missing (run: sudo apt-get update && sudo apt-get install$$missing)" >&2; fi
 $(EVAL_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[eval]'
 	touch $(EVAL_STAMP)
