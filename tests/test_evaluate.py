@@ -90,7 +90,7 @@ def test_pesq_identical_is_high():
 
 def test_bitrate_entropy_perplexity():
     from vqconvert.codes import bitrate
-    from vqconvert.stats import entropy_bits, perplexity
+    from vqconvert.stats import entropy_bits, entropy_bits_tensor, perplexity, perplexity_tensor
 
     assert bitrate(16000, 64, 512) == 2250.0
     assert bitrate(16000, 64, 32) == 1250.0
@@ -98,6 +98,11 @@ def test_bitrate_entropy_perplexity():
     assert perplexity([5, 5, 5, 5]) == pytest.approx(4.0)
     assert perplexity([7, 0, 0]) == 1.0 and entropy_bits([]) == 0.0
     assert perplexity([1, 3]) == pytest.approx(2 ** (-(0.25 * math.log2(0.25) + 0.75 * math.log2(0.75))))
+    # The numpy helpers are the torch definition (the one the quantizer uses in-graph) in float64.
+    counts = np.random.default_rng(0).integers(0, 5, 40) * (np.arange(40) % 3 > 0)
+    assert entropy_bits(counts) == float(entropy_bits_tensor(torch.as_tensor(counts, dtype=torch.float64)))
+    assert float(perplexity_tensor(torch.tensor(counts, dtype=torch.float32))) == pytest.approx(perplexity(counts))
+    assert str(entropy_bits_tensor(torch.zeros(3)).item()) == "0.0"  # not -0.0
 
     codes = [torch.arange(16), np.arange(16)]  # 32 frames, each of codes 0..15 twice: uniform over 16 of 32
     s = ev.codebook_stats(codes, 32, 16000, 64)

@@ -35,6 +35,15 @@ def test_quantizer_output_is_codebook_lookup_of_its_indices():
     assert torch.equal(out.indices.flatten(), brute)
 
 
+def test_quantizer_perplexity_is_the_package_definition():
+    from vqconvert.stats import code_counts, perplexity
+
+    q = VectorQuantizer(16, 8, dead_code_steps=0).eval()
+    out = q(torch.randn(3, 8, 11))
+    assert out.perplexity.dtype == torch.float32 and int(out.used) == len(torch.unique(out.indices))
+    assert float(out.perplexity) == pytest.approx(perplexity(code_counts([out.indices], 16)), rel=1e-6)
+
+
 def test_straight_through_and_codebook_gradient_paths():
     m = VQVAE(preset("tiny", n_speakers=2)).train()
     a, s = _audio(2, 256), torch.tensor([0, 1])

@@ -1,11 +1,13 @@
-"""Histogram statistics shared by the evaluation, the prior and training: how often each code is used,
-and the entropy and perplexity of such counts."""
+"""Statistics shared by the evaluation, the prior and training: how often each code is used, the entropy
+and perplexity of such counts (one definition, in torch so that it also runs inside a compiled training
+step), and the speaker gain of a decoder."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import torch
 
 
 def code_counts(sequences: Iterable, k: int) -> np.ndarray:
@@ -17,16 +19,25 @@ def code_counts(sequences: Iterable, k: int) -> np.ndarray:
     return counts
 
 
+def entropy_bits_tensor(counts: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (bits, a 0-dim tensor) of the distribution given by (K,) `counts`: zeros ignored,
+    0 for no counts. No data-dependent shapes or host syncs, so it runs inside a compiled graph."""
+    c = counts if counts.is_floating_point() else counts.double()
+    p = c / c.sum().clamp_min(torch.finfo(c.dtype).tiny)
+    plogp = p * torch.log2(torch.where(p > 0, p, torch.ones_like(p)))  # 0 log 0 = 0
+    return torch.clamp_min(0.0 - plogp.sum(), 0.0)  # 0.0 - (not unary minus): no -0.0
+
+
+def perplexity_tensor(counts: torch.Tensor) -> torch.Tensor:
+    """2 ** entropy of (K,) `counts` as a 0-dim tensor: the number of equally likely outcomes (1..K)."""
+    return torch.exp2(entropy_bits_tensor(counts))
+
+
 def entropy_bits(counts: Sequence[int] | np.ndarray) -> float:
-    """Shannon entropy (bits) of the distribution given by `counts` (zeros ignored; 0 for no counts)."""
-    c = np.asarray(counts, dtype=np.float64)
-    c = c[c > 0]
-    if c.size == 0:
-        return 0.0
-    p = c / c.sum()
-    return float(max(0.0, -(p * np.log2(p)).sum()))
+    """`entropy_bits_tensor` of counts given as a sequence or array, in float64."""
+    return float(entropy_bits_tensor(torch.as_tensor(np.asarray(counts, dtype=np.float64))))
 
 
 def perplexity(counts: Sequence[int] | np.ndarray) -> float:
-    """2 ** entropy: the number of equally likely outcomes with the same entropy (1..K)."""
+    """2 ** `entropy_bits` of counts given as a sequence or array."""
     return float(2.0 ** entropy_bits(counts))

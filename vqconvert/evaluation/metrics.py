@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from vqconvert.codes import bitrate
 from vqconvert.evaluation.dsp import mel_filterbank, noise_clips, power_frames
 from vqconvert.model.mulaw import mu_law_encode
-from vqconvert.stats import code_counts, entropy_bits
+from vqconvert.stats import code_counts, entropy_bits, perplexity
 
 
 def codebook_stats(codes: Sequence[torch.Tensor | np.ndarray], codebook_size: int, sample_rate: int, hop: int) -> dict:
@@ -28,7 +28,7 @@ def codebook_stats(codes: Sequence[torch.Tensor | np.ndarray], codebook_size: in
         "frames": frames,
         "used": used,
         "used_fraction": used / codebook_size,
-        "perplexity": 2.0**h if frames else None,
+        "perplexity": perplexity(counts) if frames else None,
         "entropy_bits": h if frames else None,
         "frame_rate_hz": rate,
         "bitrate_bps": bitrate(sample_rate, hop, codebook_size),

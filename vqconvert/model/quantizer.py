@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vqconvert.model.encoding import nearest_code
+from vqconvert.stats import perplexity_tensor
 
 
 @dataclass
@@ -18,7 +19,7 @@ class QuantizerOutput:
     indices: torch.Tensor  # (B, F) long
     codebook_loss: torch.Tensor  # ||sg[z_e] - e||^2 (zero with EMA updates)
     commitment_loss: torch.Tensor  # beta * ||z_e - sg[e]||^2
-    perplexity: torch.Tensor  # exp(entropy) of code usage in the batch
+    perplexity: torch.Tensor  # 2 ** entropy (bits) of code usage in the batch (vqconvert.stats)
     used: torch.Tensor  # number of distinct codes in the batch
 
 
@@ -137,7 +138,6 @@ class VectorQuantizer(nn.Module):
         z_q = self.lookup(idx.view(b, f)).to(z_e.dtype)
         commitment = self.beta * F.mse_loss(z_e.float(), z_q.detach().float())
         codebook = z_e.new_zeros((), dtype=torch.float32) if self.ema else F.mse_loss(z_q.float(), z_e.detach().float())
-        probs = counts / counts.sum().clamp_min(1)
-        perplexity = torch.exp(-(probs * torch.log(probs + 1e-10)).sum())
         z_st = z_e + (z_q - z_e).detach()
-        return QuantizerOutput(z_st, idx.view(b, f), codebook, commitment, perplexity, (counts > 0).sum())
+        ppl = perplexity_tensor(counts)
+        return QuantizerOutput(z_st, idx.view(b, f), codebook, commitment, ppl, (counts > 0).sum())
