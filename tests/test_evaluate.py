@@ -113,6 +113,13 @@ def test_bitrate_entropy_perplexity():
     assert one["perplexity"] == 1.0 and one["entropy_bitrate_bps"] == 0.0 and one["used"] == 1
 
 
+def test_speaker_gain_is_the_mean_over_other_speakers_minus_own():
+    from vqconvert.stats import speaker_gain
+
+    assert speaker_gain(2.0, [2.5]) == 0.5  # validation: one other speaker
+    assert speaker_gain(2.0, [2.5, 3.5, 2.0]) == pytest.approx(np.mean([0.5, 1.5, 0.0]))  # evaluation
+
+
 def test_bits_per_sample_matches_the_training_loss(tiny_checkpoint):
     from vqconvert.checkpoint import load_model
 

@@ -41,3 +41,10 @@ def entropy_bits(counts: Sequence[int] | np.ndarray) -> float:
 def perplexity(counts: Sequence[int] | np.ndarray) -> float:
     """2 ** `entropy_bits` of counts given as a sequence or array."""
     return float(2.0 ** entropy_bits(counts))
+
+
+def speaker_gain(own: float, others: Sequence[float]) -> float:
+    """How much the decoder uses the speaker: the mean over other speakers of (NLL of the audio decoded
+    as that speaker - NLL decoded as its true one), in the NLLs' unit; near 0, changing the speaker will
+    not change the voice. Validation passes one (rotated) other speaker, evaluation the target voices."""
+    return sum(others) / len(others) - own

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vqconvert.model.mulaw import mu_law_encode
-from vqconvert.stats import entropy_bits, perplexity
+from vqconvert.stats import entropy_bits, perplexity, speaker_gain
 
 
 @torch.no_grad()
@@ -51,7 +51,8 @@ def validate(
         "val_marginal_bits": entropy_bits(hist.numpy()),
         "val_perplexity": perplexity(counts.numpy()),
         "val_codes_used": int((counts > 0).sum()),
-        "val_speaker_gain_bits": (other_nll - nll) / n / math.log(2),
+        # nll, other_nll: per-crop NLLs (nats) summed over the n crops, each with one other speaker
+        "val_speaker_gain_bits": speaker_gain(nll, [other_nll]) / n / math.log(2),
     }
     if cfg.mel_bins > 0:
         out["val_mel_l1"] = mel / n

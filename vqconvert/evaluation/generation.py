@@ -14,6 +14,7 @@ from vqconvert.evaluation.metrics import bits_per_sample, mcd
 from vqconvert.evaluation.selection import prepare_audio
 from vqconvert.evaluation.state import EvalItem, RunState
 from vqconvert.fileio import safe_name
+from vqconvert.stats import speaker_gain
 
 
 def load_sources(run: RunState, chosen: Sequence) -> list[EvalItem]:
@@ -66,9 +67,9 @@ def encode(run: RunState, items: list[EvalItem], targets: list[str]) -> None:
                 [(it.spk_index + 1) % len(spk)] if len(spk) > 1 else []
             )
             if others:
-                it.row["nll_other_speakers_bits"] = sum(
-                    bits_per_sample(model, it.codes, o, it.audio) for o in others
-                ) / len(others)
+                other_bits = [bits_per_sample(model, it.codes, o, it.audio) for o in others]
+                it.row["nll_other_speakers_bits"] = sum(other_bits) / len(other_bits)
+                it.speaker_gain_bits = speaker_gain(it.row["nll_bits_per_sample"], other_bits)
 
 
 def generate(run: RunState, items: list[EvalItem], targets: list[str]) -> None:

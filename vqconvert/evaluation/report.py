@@ -55,11 +55,7 @@ def reconstruction_summary(run: RunState, items: list[EvalItem], known: list[Eva
     rows = [i.row for i in items]
     nll = [(i.row["nll_bits_per_sample"], len(i.audio)) for i in known if i.row["nll_bits_per_sample"] is not None]
     nll_mean = sum(v * n for v, n in nll) / sum(n for _, n in nll) if nll else None
-    gain = [
-        (i.row["nll_other_speakers_bits"] - i.row["nll_bits_per_sample"], len(i.audio))
-        for i in known
-        if i.row["nll_bits_per_sample"] is not None and i.row.get("nll_other_speakers_bits") is not None
-    ]
+    gain = [(i.speaker_gain_bits, len(i.audio)) for i in known if i.speaker_gain_bits is not None]
     by_voice: dict[str, dict] = {}
     for spk in sorted({r["speaker"] for r in rows}):
         rs = [r for r in rows if r["speaker"] == spk]

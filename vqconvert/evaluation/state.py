@@ -30,6 +30,7 @@ class EvalItem:
     known: bool
     spk_index: int | None
     codes: torch.Tensor | None = None
+    speaker_gain_bits: float | None = None  # vqconvert.stats.speaker_gain over the other voices scored
     row: dict = field(default_factory=dict)
     recon: np.ndarray | None = None
     recon_voice: str | None = None
