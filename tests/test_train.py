@@ -237,7 +237,7 @@ def test_ctrl_c_finishes_the_step_saves_and_exits_cleanly(tmp_path, corpus):
 def test_perturbation_shifts_only_the_encoder_input_and_is_reproducible(tmp_path, corpus):
     cfg = cfg_for(tmp_path, corpus, crop_seconds=0.256, perturb_semitones=5.0, steps=2)
     tr = Trainer(cfg, progress=False)
-    audio, _ = tr.batch(3)
+    audio, _ = tr.data.batch(3)
     p1, p2 = tr.perturbed(audio, 3), tr.perturbed(audio, 3)
     assert p1.shape == audio.shape and torch.equal(p1, p2)  # a pure function of (seed, step, rank)
     assert not torch.allclose(p1, audio, atol=1e-3)
@@ -279,7 +279,7 @@ def test_robust_cond_run_probes_keeps_ema_and_resumes_exactly(tmp_path, corpus):
 
 def test_probe_utterances_are_held_out_and_must_exist(tmp_path, corpus):
     tr = Trainer(cfg_for(tmp_path, corpus, probe=("spk1_000",), probe_every=2), progress=False)
-    names = {tr.cache.utterances[i].utt_id for i in tr.train_ix}
+    names = {tr.data.cache.utterances[i].utt_id for i in tr.data.train_ix}
     assert "spk1_000" not in names
     with pytest.raises(VQConvertError, match="not found"):
         Trainer(cfg_for(tmp_path / "x", corpus, probe=("nobody_1",), probe_every=2), progress=False)
