@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vqconvert.config import preset
-from vqconvert.generate import _core, available_backends, clib, engine_for, fast, generate, generate_stream
+from vqconvert.generate import available_backends, clib, conditioning, engine_for, fast, generate, generate_stream
 from vqconvert.generate._core import check_inputs, drive, sample_indices
 from vqconvert.model import VQVAE
 from vqconvert.model.mulaw import mu_law_encode
@@ -88,7 +88,7 @@ def test_incremental_logits_equal_teacher_forcing(key, upsample, name, frames, m
     """Greedy generation, then: the incremental logits on the generated audio equal the teacher-forced
     ones, and every generated sample is their argmax (the generation loop itself is right)."""
     backend, opts, tol = _backend(key)
-    monkeypatch.setattr(_core, "BLOCK", 128)  # several conditioning blocks
+    monkeypatch.setattr(conditioning, "BLOCK", 128)  # several conditioning blocks
     model = _model(name, upsample)
     codes, speakers = _codes(model, frames), [2, 0, 1][: len(frames)]
     audio = generate(model, codes, speakers, _opts(backend, opts, greedy=True))
@@ -160,7 +160,7 @@ def test_c_and_torch_give_the_same_samples(greedy):
 @pytest.mark.parametrize("key", ["torch", "c16", "graph-cpu"])
 def test_stream_concatenation_equals_generate(key, monkeypatch):
     backend, opts, _ = _backend(key)
-    monkeypatch.setattr(_core, "BLOCK", 256)
+    monkeypatch.setattr(conditioning, "BLOCK", 256)
     model = _model("tiny", "transposed")
     codes, speakers = _codes(model, [12, 3, 0, 1]), [0, 1, 2, 0]
     whole = generate(model, codes, speakers, _opts(backend, opts, seed=9))

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vqconvert.generate._core import Conditioner, Weights, check_inputs, drive, temperature_args, to_audio
+from vqconvert.generate._core import Weights, check_inputs, drive, temperature_args, to_audio
+from vqconvert.generate.conditioning import Conditioner
 from vqconvert.generate.reference import TorchEngine
 from vqconvert.sampling import BACKENDS, MODEL_DISTRIBUTION, SamplingOptions
 

@@ -19,7 +19,8 @@ import os
 import numpy as np
 import torch
 
-from vqconvert.generate._core import Conditioner, Weights, sample_indices
+from vqconvert.generate._core import Weights, sample_indices
+from vqconvert.generate.conditioning import Conditioner
 from vqconvert.model.mulaw import SILENCE
 
 

@@ -16,8 +16,9 @@ import time
 import numpy as np
 import torch
 
-from vqconvert.generate._core import CondCache, Conditioner, Weights
+from vqconvert.generate._core import Weights
 from vqconvert.generate.clib import MODEL_PTRS, JobStruct, ModelStruct
+from vqconvert.generate.conditioning import CondCache, Conditioner
 from vqconvert.model.mulaw import SILENCE
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqconvert.generate._core import CondCache, Conditioner, Weights, sample_indices
+from vqconvert.generate._core import Weights, sample_indices
+from vqconvert.generate.conditioning import CondCache, Conditioner
 from vqconvert.model.mulaw import SILENCE
 
 
