@@ -17,6 +17,7 @@ from vqconvert.errors import VQConvertError
 from vqconvert.generate import generate
 from vqconvert.model.mel import LogMel
 from vqconvert.sampling import SamplingOptions
+from vqconvert.stats import speaker_gain
 from vqconvert.vocoder import griffin_lim
 
 PROBE_MELS = 80
@@ -123,6 +124,6 @@ class Probe:
             renders.append(griffin_lim(pred, self.sample_rate, model.cfg.hop, n_iter=PROBE_GL_ITERS))
         return {
             "probe_mel_head_l1": float(np.mean(l1_true)),
-            "probe_mel_speaker_gain": float(np.mean(l1_other) - np.mean(l1_true)),
+            "probe_mel_speaker_gain": speaker_gain(float(np.mean(l1_true)), [float(np.mean(l1_other))]),
             "probe_gl_wer": self._wer(renders),
         }
