@@ -35,7 +35,10 @@ def load_run(run: Path, clock: str = "cpu") -> tuple[str, list[dict], list[dict]
     time. clock "cpu": the process CPU seconds each row logs (`cpu_s`) minus the probe's; rows from
     before the trainer logged CPU time are estimated at the run's median measured CPU seconds per step.
     """
-    ckpt = torch.load(run / "latest.pt", map_location="cpu", weights_only=True)
+    if (run / "config.json").exists():  # written by the trainer; finished runs keep it, not latest.pt
+        ckpt = json.loads((run / "config.json").read_text())
+    else:
+        ckpt = torch.load(run / "latest.pt", map_location="cpu", weights_only=True)
     tc = ckpt.get("train_config") or {}
     label = f"{run.name} ({ckpt['model_config']['preset']})"
     crop_s = round(tc.get("crop_seconds", 0.5) * 16000 / 64) * 64 / 16000

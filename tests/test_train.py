@@ -193,7 +193,9 @@ def test_ddp_two_process_gloo_step(tmp_path, corpus):
     assert res.returncode == 0, res.stderr[-3000:]
     ckpt = load_checkpoint(Path(cfg.run_dir) / "latest.pt")
     assert ckpt["step"] == 2
-    assert not (Path(cfg.run_dir) / "step_0000002.pt").exists() or True
+    assert not (Path(cfg.run_dir) / "step_0000002.pt").exists()  # keep_every is 5000
+    written = json.loads((Path(cfg.run_dir) / "config.json").read_text())  # by rank 0 only
+    assert written["train_config"] == ckpt["train_config"] and written["model_config"]["preset"] == "tiny"
 
 
 def test_tiny_model_learns_on_toy_corpus(tmp_path, corpus):
@@ -283,3 +285,19 @@ def test_probe_utterances_are_held_out_and_must_exist(tmp_path, corpus):
     assert "spk1_000" not in names
     with pytest.raises(VQConvertError, match="not found"):
         Trainer(cfg_for(tmp_path / "x", corpus, probe=("nobody_1",), probe_every=2), progress=False)
+
+
+def test_refuses_to_replace_a_run_or_to_drop_its_log(tmp_path, corpus):
+    cfg = cfg_for(tmp_path, corpus, steps=1)
+    run = Path(cfg.run_dir)
+    run.mkdir(parents=True)
+    (run / "log.jsonl").write_text('{"step": 10}\n')
+    with pytest.raises(TrainingError, match="--resume to continue"):
+        Trainer(cfg, progress=False)
+    with pytest.raises(TrainingError, match="no latest.pt"):
+        Trainer(cfg, resume=True, progress=False)
+    assert (run / "log.jsonl").read_text() == '{"step": 10}\n'
+    Trainer(cfg, progress=False, force=True).run()
+    assert load_checkpoint(run / "latest.pt")["step"] == 1
+    with pytest.raises(TrainingError, match="holds a run"):
+        Trainer(cfg, progress=False)

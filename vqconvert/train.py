@@ -84,9 +84,15 @@ def autocast_for(cfg: TrainConfig, device: torch.device):
 class Trainer:
     """One training run in `cfg.run_dir`. `run()` trains to `cfg.steps` and returns the final step."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, log=print, progress: bool = True) -> None:
+    def __init__(
+        self, cfg: TrainConfig, resume: bool = False, log=print, progress: bool = True, force: bool = False
+    ) -> None:
         self.cfg, self.log, self.progress = cfg, log, progress
         self.run_dir = Path(cfg.run_dir)
+        self.files = RunDir(self.run_dir, True, log)
+        refusal = self.files.check_start(resume, force)
+        if refusal:
+            raise TrainingError(refusal)
         self.dist = setup_distributed(cfg.device)
         self.files = RunDir(self.run_dir, self.dist.main, log)
         self.device = pick_device(cfg.device, self.dist)
@@ -179,7 +185,7 @@ class Trainer:
         """Train to `cfg.steps` (or stop early at step `until`, saving a checkpoint there)."""
         cfg = self.cfg
         last_step = min(cfg.steps, until) if until is not None else cfg.steps
-        self.files.start(self.speakers, self.step)
+        self.files.start(self.speakers, self.step, self.cfg, self.model)
         # The first Ctrl-C / SIGTERM lets the current step finish, then saves and stops.
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         self.model.train()

@@ -1,6 +1,7 @@
 """A training run's directory: `latest.pt` (everything a resume needs: weights, optimizer, scheduler, step,
 torch RNG, weights EMA), `step_NNNNNNN.pt` kept copies, `log.jsonl` (one JSON row per logged step,
-validation or probe) and `speakers.txt`. Only the main process writes."""
+validation or probe), `speakers.txt` and `config.json` (the train and model configs, so that the log can
+be read without the checkpoint). Only the main process writes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from vqconvert.ema import WeightsEMA
 from vqconvert.fileio import atomic_path
 from vqconvert.model import VQVAE
 
+CONFIG = "config.json"
+
+
+def write_config(path: Path, train_config: dict, model_config: dict) -> None:
+    """`path`/config.json: {"train_config": ..., "model_config": ...}, written atomically."""
+    with atomic_path(path / CONFIG, overwrite=True) as tmp:
+        tmp.write_text(json.dumps({"train_config": train_config, "model_config": model_config}, indent=1) + "\n")
+
 
 class RunDir:
     """The files of the run in `path`; `main` is False on the other torchrun processes (no writes)."""
@@ -27,15 +36,35 @@ class RunDir:
     def latest(self) -> Path:
         return self.path / LATEST
 
+    def logged_rows(self) -> int:
+        path = self.path / "log.jsonl"
+        return sum(1 for x in path.read_text().splitlines() if x.strip()) if path.exists() else 0
+
+    def check_start(self, resume: bool, force: bool) -> str | None:
+        """Why training may not start here (None: it may): a fresh start would replace a run's latest.pt
+        and log, and a resume without latest.pt would start afresh and drop the log. `force` allows both."""
+        if force:
+            return None
+        rows = self.logged_rows()
+        if not resume and (self.latest.exists() or rows):
+            return f"{self.path} holds a run: --resume to continue it, --force to start afresh, or a new --run-dir"
+        if resume and rows and not self.latest.exists():
+            return (
+                f"{self.path} has a log of {rows} rows but no {LATEST} to resume from: restore it, or --force "
+                "to start afresh (the log is dropped)"
+            )
+        return None
+
     def latest_checkpoint(self) -> dict | None:
         """The checkpoint a resume continues from (None when the directory holds none)."""
         return load_checkpoint(self.latest) if self.latest.exists() else None
 
-    def start(self, speakers: list[str], step: int) -> None:
-        """Before training from `step`: the directory, its speakers.txt, and a log without later rows."""
+    def start(self, speakers: list[str], step: int, cfg: TrainConfig, model: VQVAE) -> None:
+        """Before training from `step`: the directory, speakers.txt, config.json, a log without later rows."""
         self.path.mkdir(parents=True, exist_ok=True)
         if self.main:
             (self.path / "speakers.txt").write_text("\n".join(speakers) + "\n")
+            write_config(self.path, cfg.to_dict(), model.cfg.to_dict())
             self.trim_log(step)
 
     def trim_log(self, step: int) -> None:

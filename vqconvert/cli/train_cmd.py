@@ -135,6 +135,9 @@ def train(
         typer.Option("--threads", min=1, help="CPU threads for torch (default: cores / processes)."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR/latest.pt.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start afresh in a RUN_DIR that holds a run (replaces its files).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines on stderr.")] = False,
 ) -> None:
     """Train a VQ-VAE on one or more corpora; resumable (--resume) and safe to stop with Ctrl-C."""
@@ -184,7 +187,7 @@ def train(
             print(message, file=sys.stderr, flush=True)
 
     try:
-        trainer = Trainer(cfg, resume=resume, log=log, progress=not quiet)
+        trainer = Trainer(cfg, resume=resume, log=log, progress=not quiet, force=force)
         step = trainer.run()
     except VQConvertError as err:
         fail(str(err))
