@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14, item 7, step 1 (here, on the CPU machine): fill .gpu/ (git-ignored) with what a lent GPU machine
-# needs to run models/gpu-train.sh: wheels of the audio packages its image lacks (Python 3.12), and the
+# needs to run models/gpu-train.sh: wheels of the audio packages its image lacks (Python 3.12; numba, scipy,
+# scikit-learn and the other librosa needs are there), and the
 # training corpora as Ogg Opus (vqconvert.data.pack) sized so that the tree that travels stays under the
 # device tool's 64 MiB. The real speech (../shared/vctk-mini, ../shared/librispeech-251) goes in whole; the
 # synthetic corpus fills the rest, round-robin over its voices. Needs `make corpus` and ../shared.
@@ -14,7 +15,8 @@ mkdir -p .gpu/whl
 .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .gpu/whl \
-  soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12
+  soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12 \
+  librosa==0.11.0 audioread==3.1.0 decorator==5.3.1 pooch==1.9.0 platformdirs==4.14.9  # pitch_shift's librosa
 # what travels besides .gpu/: tracked files (deleted ones skipped) and untracked ones git does not ignore
 tree=$( (git ls-files -z; git ls-files -z -o --exclude-standard) | { xargs -0 -r stat -c %s 2>/dev/null || true; } \
   | awk '{s += $1} END {print s + 0}')

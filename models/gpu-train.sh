@@ -22,7 +22,7 @@ CACHE=${CACHE:-/tmp/vqconvert-gpu-cache}
 start=$(date +%s)
 mkdir -p "$OUT"
 [ -d .gpu/data ] || { echo "error: no .gpu/data: run models/gpu-pack.sh first and carry .gpu" >&2; exit 1; }
-if ! $PY -c "import soundfile, soxr" 2>/dev/null; then
+if ! $PY -c "import soundfile, soxr, librosa" 2>/dev/null; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
@@ -55,8 +55,10 @@ EOF
 echo "training to step $STEPS" >&2
 # SIGTERM at the deadline all the same (the trainer finishes its step and saves): speed can drift
 rc=0
-timeout -s TERM -k 60 "$(( TRAIN_S - $(date +%s) + start ))" \
-  $PY -m vqconvert train "${ARGS[@]}" --steps "$STEPS" --resume || rc=$?
+left=$(( TRAIN_S - $(date +%s) + start ))
+if [ "$STEPS" -gt "$CAL" ] && [ "$left" -gt 0 ]; then
+  timeout -s TERM -k 60 "$left" $PY -m vqconvert train "${ARGS[@]}" --steps "$STEPS" --resume || rc=$?
+fi
 [ "$rc" = 0 ] || [ "$rc" = 124 ] || exit "$rc"
 [ "$rc" = 0 ] || echo "stopped at the deadline before step $STEPS" | tee -a "$OUT/device.txt"
 echo "trained in $(( $(date +%s) - start )) s (budget $TRAIN_S)" | tee -a "$OUT/device.txt"
