@@ -36,7 +36,7 @@ $PY -c "import sys, os; from vqconvert.data.cache import load_or_build_cache as 
 b(sys.argv[1:], '$CACHE', progress=False, jobs=os.cpu_count() or 1)" "${DATA[@]}"
 ARGS=("${DATA[@]}" --run-dir "$RUN" --cache-dir "$CACHE" --preset "$PRESET" --batch-size "$BATCH"
   --crop-seconds 0.5 --lr 5e-4 --lr-schedule cosine --warmup-steps 200 --seed 0 --sample-by duration
-  --perturb-semitones 5 --prev-noise 4 --enc-shift 32 --enc-gain-db 6 --enc-noise-snr 20 --weights-ema 0.999
+  --perturb-semitones 5 --enc-shift 32 --enc-gain-db 6 --enc-noise-snr 20 --weights-ema 0.999
   --checkpoint-every 1000 --validate-every 1000 --val-fraction 0.02 --device "$DEVICE" --quiet
   --holdout p225_003 --holdout p226_003 --holdout p227_003 --holdout p228_003
   --holdout flite-awb_0001 --holdout flite-rms_0001 --holdout flite-slt_0001 --holdout festival-kal_0001)
