@@ -415,3 +415,29 @@ def test_missing_dependency_of_a_judge_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "pystoi", None)
     with pytest.raises(MissingJudge, match=r"package pystoi: pip install 'vqconvert\[eval\]'"):
         import_judge("stoi")
+
+
+def test_judge_data_fixes_the_speaker_judges_candidates(tiny_checkpoint, tmp_path):
+    """Without --judge-data the judge also draws on the model's training corpora (spk-c too); with it,
+    only on DATA and the corpora named, so two models can be compared with the same candidates."""
+    src = tiny_checkpoint.parent.parent / "corpus"
+    data = tmp_path / "ab"
+    for spk in ("spk-a", "spk-b"):
+        shutil.copytree(src / spk, data / spk)
+    empty = tmp_path / "none"
+    empty.mkdir()
+    quick = ("--skip", "nll,asr,pesq,stoi,mcd", "--targets", "spk-a,spk-b", "--json", "-q")
+    if not _have_all_judges():
+        pytest.skip("the speaker judge (eval extra) is not installed")
+    r = _evaluate_all(tiny_checkpoint, data, *quick)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["judges"]["speaker"]["n_speakers"] == 3
+    r = _evaluate_all(tiny_checkpoint, data, "--judge-data", empty, *quick)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["judges"]["speaker"]["n_speakers"] == 2
+    r = _evaluate_all(tiny_checkpoint, data, "--judge-data", empty, "--judge-data", src, *quick)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["judges"]["speaker"]["n_speakers"] == 3
+    missing = tmp_path / "missing"
+    r = _evaluate_all(tiny_checkpoint, data, "--judge-data", missing, *quick)
+    assert r.exit_code == 1 and r.stderr.strip().splitlines() == [f"error: --judge-data {missing}: not a directory"]

@@ -93,6 +93,16 @@ def evaluate_cmd(
         int,
         typer.Option("--references", min=1, help="Real utterances per speaker for the speaker judge's centroids."),
     ] = D.reference_utterances,
+    judge_data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--judge-data",
+            help="Corpora (beside DATA) whose speakers the speaker judge chooses among (repeat). "
+            "Default: the model's training corpora found here. Fix it to compare models trained on "
+            "different corpora with the same judge.",
+            show_default=False,
+        ),
+    ] = None,
     skip: Annotated[
         list[str] | None,
         typer.Option(
@@ -136,6 +146,9 @@ def evaluate_cmd(
 
     check_backend(backend)  # a usage error (exit 2), as for decode and transfer
     sampling = D.sampling.replace(seed=seed, temperature=temperature, greedy=greedy, backend=backend)
+    for root in judge_data or []:
+        if not root.is_dir():
+            fail(f"--judge-data {root}: not a directory")
     opts = EvalOptions(
         split=split,
         limit=limit,
@@ -145,6 +158,7 @@ def evaluate_cmd(
         sampling=sampling,
         batch_size=batch_size,
         reference_utterances=references,
+        reference_roots=None if judge_data is None else tuple(dict.fromkeys(str(r) for r in judge_data)),
         skip=_split_list(skip),
         require_all=require_all,
         out_dir=out_dir,

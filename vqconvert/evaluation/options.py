@@ -46,7 +46,7 @@ class EvalOptions:
     batch_size: int = 16  # utterances generated together
     reference_utterances: int = 5  # real utterances per speaker for its centroid
     reference_seconds: float = 4.0  # each cropped to this
-    reference_roots: tuple[str, ...] | None = None  # None: DATA + the model's training corpora found
+    reference_roots: tuple[str, ...] | None = None  # judge corpora beside DATA (None: the training corpora found)
     skip: tuple[str, ...] = ()  # metrics / judges not to run (METRICS)
     require_all: bool = False  # a missing judge package is an error instead of a note
     out_dir: Path | None = None  # save input, reconstruction and conversions as WAV here

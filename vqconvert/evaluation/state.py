@@ -70,13 +70,16 @@ class RunState:
         return name not in self.opts.skip
 
     def reference_roots(self) -> list[str]:
-        """Corpora the speaker judge takes reference audio from: the options', else DATA and the
-        model's training corpora that exist here."""
+        """Corpora the speaker judge takes reference audio from: DATA, then the options' reference
+        roots, or without them the model's training corpora that exist here. Its candidates are the
+        model's speakers found in them, so fixing the roots fixes the judge across models."""
         if self.opts.reference_roots is not None:
-            return list(self.opts.reference_roots)
+            extra = list(self.opts.reference_roots)
+        else:
+            extra = [r for r in training_roots(self.loaded) if Path(r).is_dir()]
         roots = list(self.data)
-        for r in training_roots(self.loaded):
-            if r not in roots and Path(r).is_dir():
+        for r in extra:
+            if r not in roots:
                 roots.append(r)
         return roots
 
