@@ -82,24 +82,39 @@ def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _cells(label: str, p: dict | None, v: dict | None) -> list[str]:
+    cells = [label, str(p["step"]) if p else "-", _f(p["hours"]) if p else "-"]
+    cells += [_f(v.get("val_bits")) if v else "-", _f(v.get("val_speaker_gain_bits")) if v else "-"]
+    return cells + [_f(p.get(k)) if p else "-" for k, _ in METRICS]
+
+
+def _print_all(runs) -> None:
+    """Every probe row of each run beside the validation at the same step."""
+    print(" | ".join(["run", "step", "hours", "val bits", "spk gain"] + [name for _, name in METRICS]))
+    for label, probes, vals in runs:
+        by_step = {v["step"]: v for v in vals}
+        for p in probes:
+            print(" | ".join(_cells(label, p, by_step.get(p["step"]))))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--at", type=float, help="training hours to compare at")
     ap.add_argument("--png", type=Path, help="plot the probe metrics against training hours")
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="CPU hours (default) or logged wall")
+    ap.add_argument("--all", action="store_true", help="every probe of each run, not the one closest to --at")
     args = ap.parse_args()
     runs = [load_run(r, args.clock) for r in args.runs]
+    if args.all:
+        _print_all(runs)
+        return
     budget = args.at if args.at is not None else min(p[-1]["hours"] if p else 0.0 for _, p, _ in runs)
     print(f"at {budget:.2f} h of training time ({args.clock} clock) (each run's probe closest to it):")
     head = ["run", "step", "hours", "val bits", "spk gain"] + [name for _, name in METRICS]
     print(" | ".join(head))
     for label, probes, vals in runs:
-        p, v = _at(probes, budget), _at(vals, budget)
-        cells = [label, str(p["step"]) if p else "-", _f(p["hours"]) if p else "-"]
-        cells += [_f(v.get("val_bits")) if v else "-", _f(v.get("val_speaker_gain_bits")) if v else "-"]
-        cells += [_f(p.get(k)) if p else "-" for k, _ in METRICS]
-        print(" | ".join(cells))
+        print(" | ".join(_cells(label, _at(probes, budget), _at(vals, budget))))
     src = [p[-1].get("probe_source_wer") for _, p, _ in runs if p]
     if src:
         print(f"source WER of the probe clips (the recogniser's floor): {_f(src[0])}")

@@ -90,3 +90,14 @@ def test_table_compares_runs_at_the_common_budget(tmp_path: Path) -> None:
     assert lines["slow"][1:3] == ["10", "1.000"] and lines["slow"][8] == "0.300"
     assert lines["fast"][1:3] == ["20", "1.000"] and lines["fast"][8] == "0.500"
     assert "recogniser's floor): 0.500" in out
+
+
+def test_all_lists_every_probe_with_its_validation(tmp_path: Path) -> None:
+    val = {"step": 20, "val_bits": 4.25, "val_speaker_gain_bits": 0.125}
+    run = _run(tmp_path, "r", [_train(10, 3600.0), _probe(10, 0.3), _train(20, 1800.0), val, _probe(20, 0.6)])
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), str(run), "--all"], capture_output=True, text=True, check=True
+    ).stdout
+    rows = [line.split(" | ") for line in out.splitlines()[1:]]
+    assert [r[1:5] for r in rows] == [["10", "1.000", "-", "-"], ["20", "1.500", "4.250", "0.125"]]
+    assert [r[8] for r in rows] == ["0.300", "0.600"]
