@@ -158,7 +158,7 @@ def evaluate_cmd(
         sampling=sampling,
         batch_size=batch_size,
         reference_utterances=references,
-        reference_roots=None if judge_data is None else tuple(dict.fromkeys(str(r) for r in judge_data)),
+        reference_roots=None if judge_data is None else tuple(str(r) for r in judge_data),
         skip=_split_list(skip),
         require_all=require_all,
         out_dir=out_dir,
