@@ -108,9 +108,16 @@ def main() -> None:
     runs = [load_run(r, args.clock) for r in args.runs]
     if args.all:
         _print_all(runs)
-        return
-    budget = args.at if args.at is not None else min(p[-1]["hours"] if p else 0.0 for _, p, _ in runs)
-    print(f"at {budget:.2f} h of training time ({args.clock} clock) (each run's probe closest to it):")
+    else:
+        _print_at(runs, args.at, args.clock)
+    if args.png:
+        plot(runs, args.png, args.clock)
+        print(f"wrote {args.png}")
+
+
+def _print_at(runs, at: float | None, clock: str) -> None:
+    budget = at if at is not None else min(p[-1]["hours"] if p else 0.0 for _, p, _ in runs)
+    print(f"at {budget:.2f} h of training time ({clock} clock) (each run's probe closest to it):")
     head = ["run", "step", "hours", "val bits", "spk gain"] + [name for _, name in METRICS]
     print(" | ".join(head))
     for label, probes, vals in runs:
@@ -118,9 +125,6 @@ def main() -> None:
     src = [p[-1].get("probe_source_wer") for _, p, _ in runs if p]
     if src:
         print(f"source WER of the probe clips (the recogniser's floor): {_f(src[0])}")
-    if args.png:
-        plot(runs, args.png, args.clock)
-        print(f"wrote {args.png}")
 
 
 def plot(runs, path: Path, clock: str = "cpu") -> None:

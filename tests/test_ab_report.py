@@ -101,3 +101,14 @@ def test_all_lists_every_probe_with_its_validation(tmp_path: Path) -> None:
     rows = [line.split(" | ") for line in out.splitlines()[1:]]
     assert [r[1:5] for r in rows] == [["10", "1.000", "-", "-"], ["20", "1.500", "4.250", "0.125"]]
     assert [r[8] for r in rows] == ["0.300", "0.600"]
+
+
+def test_all_with_png_also_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    run = _run(tmp_path, "r", [_train(10, 3600.0), _probe(10, 0.3), _train(20, 1800.0), _probe(20, 0.6)])
+    png = tmp_path / "curves.png"
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), str(run), "--all", "--png", str(png)], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"wrote {png}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
