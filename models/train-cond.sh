@@ -8,6 +8,8 @@
 # there after the run stops (e.g. OUT=models/vqconvert-synth-small.pt once it beats the shipped model).
 # History: steps 0-1,930 ran with --prev-noise 4 and --steps 12000; ablation C (no prev-noise) beat it at
 # equal steps and CPU time, so the run resumed at 1,930 without it, to 10,000 steps (fits ~25 CPU hours).
+# Finished at step 10,000 (19.6 CPU hours, 2026-12-04; not shipped, see models/README.md). Its latest.pt left
+# the tree; to export or extend it: git checkout 42196e8 -- models/small-cond-run/latest.pt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-models/small-cond-run}
