@@ -21,3 +21,17 @@ def cli(*args, input=None, model=None):
 def errors(result) -> list[str]:
     """The `error:` lines of a result's stderr."""
     return [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+
+
+def bench_module(name: str):
+    """Import bench/NAME.py (not a package) as module NAME, registered in sys.modules (dataclasses look
+    their module up there)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

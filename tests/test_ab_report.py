@@ -3,26 +3,19 @@ rows logged before `cpu_s`), the closest-budget pick and the printed table."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import bench_module
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "ab_report.py"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("ab_report", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ab = _module()
+ab = bench_module("ab_report")
 
 
 def _run(tmp_path: Path, name: str, rows: list[dict], batch: int = 4) -> Path:

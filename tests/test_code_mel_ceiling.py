@@ -4,23 +4,16 @@ short fit learns a code -> mel mapping on toy data."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import bench_module
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "code_mel_ceiling.py"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("code_mel_ceiling", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-cm = _module()
+cm = bench_module("code_mel_ceiling")
 
 
 def _toy(n_utts: int = 12, frames: int = 40, n_codes: int = 8) -> dict:

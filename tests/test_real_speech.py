@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,21 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_helpers import bench_module
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "real_speech.py"
 DATA = Path("/usr/share/pocketsphinx/test/data")
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("real_speech", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-rs = _module()
+rs = bench_module("real_speech")
 
 
 def test_parse_transcription_both_formats(tmp_path: Path) -> None:
