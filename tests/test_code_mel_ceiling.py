@@ -4,14 +4,10 @@ short fit learns a code -> mel mapping on toy data."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pytest
 import torch
 from cli_helpers import bench_module
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "code_mel_ceiling.py"
-
 
 cm = bench_module("code_mel_ceiling")
 
