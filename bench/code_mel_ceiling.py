@@ -203,7 +203,8 @@ def main() -> None:
     by_id = {e.utt_id: k for k, e in enumerate(cache.utterances)}
     data["texts"] = [cache.utterances[by_id[u]].text or "" for u in data["ids"]]
     held = [i for i, u in enumerate(data["ids"]) if any(fnmatch.fnmatchcase(u, p) for p in args.held_out)]
-    train = [i for i in range(len(data["ids"])) if i not in set(held)]
+    held_set = set(held)
+    train = [i for i in range(len(data["ids"])) if i not in held_set]
     if not held:
         raise SystemExit("no held-out utterances match --held-out")
     audio = {}
