@@ -1,6 +1,7 @@
 """What the conditioning network and mel head (issue 14) cost against the paper's decoder, in one run:
-generation speed of the fast samplers and training step time, `small-cond` / `small` (and the `paper`
-pair with --paper). Interleaved rounds, median of each: these machines are noisy.
+generation speed of the fast samplers and training step time, `small-cond` / `small` and
+`small-melcond` / `small` (and the `paper` pair with --paper; any with --pair BASE:NEW). Interleaved
+rounds, median of each: these machines are noisy.
 
     python bench/cond_overhead.py [--backend c|torch|cuda|auto] [--seconds S] [--rounds N] [--threads N]
 
@@ -59,10 +60,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--paper", action="store_true", help="also the paper / paper-cond pair")
+    ap.add_argument("--pair", action="append", default=[], metavar="BASE:NEW", help="presets to compare instead")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    pairs = [("small", "small-cond")] + ([("paper", "paper-cond")] if args.paper else [])
+    pairs = [("small", "small-cond"), ("small", "small-melcond")] + ([("paper", "paper-cond")] if args.paper else [])
+    if args.pair:
+        pairs = [tuple(p.split(":", 1)) for p in args.pair]
     frames = int(args.seconds * 16000) // 64
     print(
         f"backend {args.backend}, device {args.device}, {args.streams} stream(s) x {args.seconds} s, "

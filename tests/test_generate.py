@@ -83,7 +83,9 @@ def incremental_logits(model, codes, speakers, audio, backend: str = "torch", op
 
 @pytest.mark.parametrize("key", list(BACKENDS))
 @pytest.mark.parametrize("upsample", ["repeat", "transposed"])
-@pytest.mark.parametrize("name,frames", [("tiny", [5, 2, 3]), ("tiny-cond", [5, 2, 3]), ("small", [3, 1])])
+@pytest.mark.parametrize(
+    "name,frames", [("tiny", [5, 2, 3]), ("tiny-cond", [5, 2, 3]), ("tiny-melcond", [5, 2]), ("small", [3, 1])]
+)
 def test_incremental_logits_equal_teacher_forcing(key, upsample, name, frames, monkeypatch):
     """Greedy generation, then: the incremental logits on the generated audio equal the teacher-forced
     ones, and every generated sample is their argmax (the generation loop itself is right)."""

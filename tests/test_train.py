@@ -102,8 +102,8 @@ def test_nan_loss_stops_without_writing_a_broken_checkpoint(tmp_path, corpus, mo
     good = (Path(cfg.run_dir) / "latest.pt").read_bytes()
     real = tr.net.forward
 
-    def poisoned(audio, speaker, encoder_input=None, prev_noise=None):
-        out = real(audio, speaker, encoder_input, prev_noise)
+    def poisoned(audio, speaker, encoder_input=None, prev_noise=None, true_mel=None):
+        out = real(audio, speaker, encoder_input, prev_noise, true_mel)
         out.loss = out.loss * float("nan")
         return out
 
@@ -277,6 +277,20 @@ def test_robust_cond_run_probes_keeps_ema_and_resumes_exactly(tmp_path, corpus):
     key = "decoder.head2.bias"
     assert torch.equal(load_model(full.run_dir).model.state_dict()[key].cpu(), ckpt["ema"]["model"][key])
     assert not torch.equal(ckpt["ema"]["model"][key], ckpt["model"][key])
+
+
+def test_mel_conditioned_run_with_true_mel_crops_resumes_exactly(tmp_path, corpus):
+    opts = dict(preset="tiny-melcond", steps=4, true_mel=0.5, crop_seconds=0.128, validate_every=4)
+    full = cfg_for(tmp_path / "a", corpus, **opts)
+    Trainer(full, progress=False).run()
+    split = cfg_for(tmp_path / "b", corpus, **opts)
+    Trainer(split, progress=False).run(until=2)
+    Trainer(split, resume=True, progress=False).run()
+    a, b = losses(Path(full.run_dir)), losses(Path(split.run_dir))
+    assert a[4] == pytest.approx(b[4], rel=1e-5, abs=1e-6)
+    rows = [json.loads(x) for x in (Path(full.run_dir) / "log.jsonl").read_text().splitlines()]
+    assert any("val_mel_l1" in r for r in rows)
+    assert load_model(full.run_dir).config.mel_cond_blocks == 2
 
 
 def test_probe_utterances_are_held_out_and_must_exist(tmp_path, corpus):

@@ -74,3 +74,12 @@ def prev_noise_scales(cfg: TrainConfig, batch: int, step: int, rank: int = 0) ->
         return None
     rng = _rng(cfg, step, rank, 13)
     return torch.as_tensor(rng.uniform(0.0, cfg.prev_noise, size=batch), dtype=torch.float32)
+
+
+def true_mel_mask(cfg: TrainConfig, batch: int, step: int, rank: int = 0) -> torch.Tensor | None:
+    """(B,) bool: the crops whose mel-conditioned WaveNet reads the true log-mel (probability
+    cfg.true_mel each); None when off. Like a vocoder's training, it sees sharp log-mels to learn from."""
+    if cfg.true_mel <= 0:
+        return None
+    rng = _rng(cfg, step, rank, 17)
+    return torch.as_tensor(rng.random(batch) < cfg.true_mel)

@@ -50,6 +50,11 @@ class ModelConfig:
     # Auxiliary log-mel head on the conditioning features (L1 loss, weight mel_weight); 0 = none.
     mel_bins: int = 0
     mel_weight: float = 1.0
+    # WaveNet conditioned on the predicted log-mel (needs cond_blocks and mel_bins): the code network feeds
+    # only the mel head, and a second network of this many blocks over the predicted log-mel (gradient
+    # stopped) and the speaker conditions every layer, so what the WaveNet hears has passed through a
+    # log-mel. 0 = the WaveNet reads the code network's features directly.
+    mel_cond_blocks: int = 0
     layers: int = 10  # per stack; dilations 1, 2, ..., 2**(layers-1)
     stacks: int = 2
     residual_channels: int = 64
@@ -79,9 +84,14 @@ class ModelConfig:
         return [2 ** (i % 4) for i in range(self.cond_blocks)]
 
     @property
+    def mel_cond_dilations(self) -> list[int]:
+        return [2 ** (i % 4) for i in range(self.mel_cond_blocks)]
+
+    @property
     def cond_context(self) -> int:
         """Frames each side that one frame's conditioning depends on."""
-        return 1 + sum(self.cond_dilations)
+        mel_net = 1 + sum(self.mel_cond_dilations) if self.mel_cond_blocks > 0 else 0
+        return 1 + sum(self.cond_dilations) + mel_net
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -130,6 +140,9 @@ PRESETS: dict[str, ModelConfig] = {
 
 
 PRESETS["tiny-cond"] = dataclasses.replace(PRESETS["tiny"], preset="tiny-cond", cond_blocks=2, mel_bins=20)
+# The WaveNet conditioned on the log-mel predicted from codes and speaker (issue 14, arm D of the A/B).
+PRESETS["small-melcond"] = dataclasses.replace(PRESETS["small-cond"], preset="small-melcond", mel_cond_blocks=2)
+PRESETS["tiny-melcond"] = dataclasses.replace(PRESETS["tiny-cond"], preset="tiny-melcond", mel_cond_blocks=2)
 PRESETS["paper-cond"] = dataclasses.replace(PRESETS["paper"], preset="paper-cond", cond_blocks=4, mel_bins=80)
 
 
@@ -179,6 +192,9 @@ class TrainConfig:
     prev_noise: float = 0.0
     # Encoder input only: random shift by up to enc_shift samples, gain U(-g, g) dB, white noise at an SNR
     # drawn from U(enc_noise_snr, enc_noise_snr + 30) dB (0 = off).
+    # Models with mel_cond_blocks: probability per crop that the WaveNet is conditioned on the audio's true
+    # log-mel rather than the predicted one (0 = always the prediction, as at inference).
+    true_mel: float = 0.0
     enc_shift: int = 0
     enc_gain_db: float = 0.0
     enc_noise_snr: float = 0.0

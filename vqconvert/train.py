@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from vqconvert.augment import encoder_input, pitch_perturbed, prev_noise_scales
+from vqconvert.augment import encoder_input, pitch_perturbed, prev_noise_scales, true_mel_mask
 from vqconvert.checkpoint import build_model
 from vqconvert.config import TrainConfig, preset
 from vqconvert.devices import resolve_device
@@ -257,8 +257,10 @@ class Trainer:
         enc_in = encoder_input(audio, self.cfg, self.step, self.dist.rank, self.data.cache.sample_rate)
         noise = prev_noise_scales(self.cfg, audio.shape[0], self.step, self.dist.rank)
         noise = noise.to(self.device) if noise is not None else None
+        use_true = true_mel_mask(self.cfg, audio.shape[0], self.step, self.dist.rank)
+        use_true = use_true.to(self.device) if use_true is not None else None
         with autocast_for(self.cfg, self.device):
-            out = self.net(audio, spk, enc_in, noise)
+            out = self.net(audio, spk, enc_in, noise, use_true)
         if not torch.isfinite(out.loss):
             last = self.files.latest
             where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"

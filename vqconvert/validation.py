@@ -36,8 +36,8 @@ def validate(
             other = (spk + 1 + torch.arange(b, device=spk.device) % max(n_speakers - 1, 1)) % n_speakers
             other_logits = model.decode_logits(codes, other, audio) if n_speakers > 1 else logits
             if cfg.mel_bins > 0:
-                frames = model.decoder.frame_features(model.codes_to_latents(codes), spk)
-                mel += float(model.mel_loss(frames, audio)) * b
+                mel_pred = model.decoder.conditioning(model.codes_to_latents(codes), spk)[1]
+                mel += float(model.mel_loss(mel_pred, audio)) * b
         target = mu_law_encode(audio, cfg.mu_classes)
         nll += float(F.cross_entropy(logits.float(), target)) * b
         other_nll += float(F.cross_entropy(other_logits.float(), target)) * b

@@ -76,6 +76,16 @@ def train(
             "(0 = off), against the exposure bias of free-running generation.",
         ),
     ] = D.prev_noise,
+    true_mel: Annotated[
+        float,
+        typer.Option(
+            "--true-mel",
+            min=0.0,
+            max=1.0,
+            help="Mel-conditioned presets: share of crops whose WaveNet reads the true log-mel instead of the "
+            "predicted one (0 = always the prediction).",
+        ),
+    ] = D.true_mel,
     enc_shift: Annotated[
         int, typer.Option("--enc-shift", min=0, help="Shift the encoder's input by up to N samples (0 = off).")
     ] = D.enc_shift,
@@ -148,6 +158,8 @@ def train(
     _choice("--lr-schedule", lr_schedule, ("cosine", "constant"))
     _choice("--sample-by", sample_by, SAMPLINGS)
     _choice("--amp", amp, ("auto", "bf16", "off"))
+    if true_mel > 0 and PRESETS[preset].mel_cond_blocks <= 0:
+        fail(f"--true-mel needs a mel-conditioned preset (e.g. small-melcond), not {preset}")
     cfg = TrainConfig(
         data=tuple(str(d) for d in data),
         run_dir=run_dir,
@@ -165,6 +177,7 @@ def train(
         perturb_semitones=perturb_semitones,
         sample_by=sample_by,
         prev_noise=prev_noise,
+        true_mel=true_mel,
         enc_shift=enc_shift,
         enc_gain_db=enc_gain_db,
         enc_noise_snr=enc_noise_snr,

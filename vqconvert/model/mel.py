@@ -14,6 +14,8 @@ from torch import nn
 
 N_FFT = 1024
 FLOOR = 1e-5  # log floor: -11.5 in log units
+# A fixed affine map of log-mel values (about -11.5 .. 4) to roughly unit scale, for networks that read them.
+NORM_CENTER, NORM_SCALE = -5.0, 3.0
 
 
 def hz_to_mel(f: torch.Tensor) -> torch.Tensor:
@@ -52,6 +54,11 @@ class LogMel(nn.Module):
         ).abs()
         frames = audio.shape[-1] // self.hop
         return torch.log(torch.clamp(self.fb @ spec[..., :frames], min=FLOOR))
+
+
+def normalise(log_mel: torch.Tensor) -> torch.Tensor:
+    """(B, n_mels, F) log-mel -> the same scaled to roughly zero mean, unit spread."""
+    return (log_mel - NORM_CENTER) / NORM_SCALE
 
 
 def log_floor() -> float:

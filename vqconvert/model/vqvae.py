@@ -56,39 +56,41 @@ class VQVAE(nn.Module):
         speaker: torch.Tensor,
         encoder_input: torch.Tensor | None = None,
         prev_noise: torch.Tensor | None = None,
+        true_mel: torch.Tensor | None = None,
     ) -> LossOutput:
         """audio (B, T) in [-1, 1] with T a multiple of 64, speaker (B,) -> loss terms. `encoder_input`
         (B, T), if given, is what the encoder sees instead of `audio` (a perturbed copy of it).
         `prev_noise` (B,): std, in mu-law index units, of Gaussian noise added to each crop's
         previous-sample input (the targets stay clean), so the decoder learns to follow the codes
-        rather than copy a perfect past it will not have when it generates."""
+        rather than copy a perfect past it will not have when it generates. `true_mel` (B,) bool, with
+        `mel_cond_blocks`: crops whose WaveNet reads the audio's own log-mel instead of the prediction."""
         q = self.quantizer(self.encoder(audio if encoder_input is None else encoder_input))
         target = mu_law_encode(audio, self.cfg.mu_classes)
         prev = previous_samples(target)
         if prev_noise is not None:
             noise = torch.randn(prev.shape, device=prev.device) * prev_noise.float().reshape(-1, 1)
             prev = (prev + noise.round().long()).clamp_(0, self.cfg.mu_classes - 1)
-        frames = self.decoder.frame_features(q.z_q, speaker)
+        mel_target = self.log_mel(audio) if self.cfg.mel_bins > 0 else None
+        frames, mel_pred = self.decoder.conditioning(q.z_q, speaker, mel_target, true_mel)
         logits = self.decoder(prev, q.z_q, speaker, frames=frames)
         nll = F.cross_entropy(logits.float(), target)
         loss = nll + q.codebook_loss + q.commitment_loss
         mel = None
-        if self.cfg.mel_bins > 0:
-            mel = self.mel_loss(frames, audio)
+        if mel_target is not None:
+            mel = F.l1_loss(mel_pred.float(), mel_target)
             loss = loss + self.cfg.mel_weight * mel
         return LossOutput(loss, nll, q.codebook_loss, q.commitment_loss, q.perplexity, q.used, mel)
 
-    def mel_loss(self, frames: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """L1 between the mel head on (B, C, F) frame features and the log-mel of (B, F * 64) audio."""
-        return F.l1_loss(self.decoder.mel(frames).float(), self.log_mel(audio))
+    def mel_loss(self, mel_pred: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """L1 between the mel head's (B, mel_bins, F) prediction and the log-mel of (B, F * 64) audio."""
+        return F.l1_loss(mel_pred.float(), self.log_mel(audio))
 
     @torch.no_grad()
     def predict_mel(self, indices: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
         """(B, F) codes, (B,) speakers -> (B, mel_bins, F) log-mel from the auxiliary head."""
         if self.cfg.mel_bins <= 0:
             raise ValueError("this model has no mel head (mel_bins = 0)")
-        z_q = self.codes_to_latents(indices)
-        return self.decoder.mel(self.decoder.frame_features(z_q, speaker))
+        return self.decoder.conditioning(self.codes_to_latents(indices), speaker)[1]
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:

@@ -7,8 +7,9 @@ Layer l at time t (Gt = gate_channels, half tanh, half sigmoid):
     skip += Ws_l z + bs_l ;  x = x + Wr_l z + br_l  (no Wr for the last layer)
 logits = W2 relu(W1 relu(skip) + b1) + b2, with x[0] = embed(previous mu-law sample).
 u is the frame features: relu(conv_k3(codes)) in the paper's form, or with `cond_blocks > 0` the output
-of `CondNet` over the codes and the speaker embedding (vqconvert.model.condnet); either way constant over
-a frame with "repeat" upsampling.
+of `CondNet` over the codes and the speaker embedding (vqconvert.model.condnet), or with
+`mel_cond_blocks > 0` of a second `CondNet` over the log-mel that the first one's head predicts; either
+way constant over a frame with "repeat" upsampling.
 The incremental generators in `vqconvert.generate` rely on exactly this structure.
 """
 
@@ -20,6 +21,7 @@ from torch import nn
 
 from vqconvert.config import ModelConfig
 from vqconvert.model.condnet import CondNet
+from vqconvert.model.mel import normalise
 
 
 class WaveNet(nn.Module):
@@ -36,6 +38,10 @@ class WaveNet(nn.Module):
             self.cond_in = nn.Conv1d(cfg.latent_dim, c, 3, padding=1)
         if cfg.mel_bins > 0:
             self.mel_head = nn.Conv1d(c, cfg.mel_bins, 1)
+        if cfg.mel_cond_blocks > 0:
+            if cfg.cond_blocks <= 0 or cfg.mel_bins <= 0:
+                raise ValueError("mel_cond_blocks needs cond_blocks > 0 and mel_bins > 0")
+            self.mel_cond_net = CondNet(cfg.mel_bins, cfg.speaker_dim, c, cfg.mel_cond_dilations)
         if cfg.upsample == "transposed":
             self.upsample = nn.ConvTranspose1d(c, c, 2 * cfg.hop, stride=cfg.hop, padding=cfg.hop // 2)
         elif cfg.upsample != "repeat":
@@ -55,12 +61,34 @@ class WaveNet(nn.Module):
         self.head1 = nn.Conv1d(s, cfg.head_channels, 1)
         self.head2 = nn.Conv1d(cfg.head_channels, cfg.mu_classes, 1)
 
+    def conditioning(
+        self,
+        z_q: torch.Tensor,
+        speaker: torch.Tensor,
+        true_mel: torch.Tensor | None = None,
+        use_true: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D, F) codes, (B,) speakers -> (B, C, F) frame features before upsampling (constant over a
+        frame in 'repeat' mode) and the (B, mel_bins, F) predicted log-mel (None without a mel head).
+        Training only, with `mel_cond_blocks`: the crops where `use_true` (B,) is set are conditioned on
+        `true_mel` (B, mel_bins, F), the audio's own log-mel, instead of the prediction."""
+        if self.cfg.cond_blocks <= 0:
+            return torch.relu(self.cond_in(z_q)), None
+        spk = self.speaker(speaker)
+        u = self.cond_net(z_q, spk)
+        mel = self.mel_head(u) if self.cfg.mel_bins > 0 else None
+        if self.cfg.mel_cond_blocks > 0:
+            # Gradient stopped: the mel head learns from its L1 alone, so the WaveNet's loss cannot bend the
+            # prediction away from a log-mel (what the jointly trained head of `small-cond` suffered).
+            read = mel.detach()
+            if use_true is not None and true_mel is not None:
+                read = torch.where(use_true[:, None, None], true_mel.to(read.dtype), read)
+            u = self.mel_cond_net(normalise(read), spk)
+        return u, mel
+
     def frame_features(self, z_q: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        """(B, D, F) codes, (B,) speakers -> (B, C, F) features before upsampling (constant over a frame
-        in 'repeat' mode)."""
-        if self.cfg.cond_blocks > 0:
-            return self.cond_net(z_q, self.speaker(speaker))
-        return torch.relu(self.cond_in(z_q))
+        """(B, D, F) codes, (B,) speakers -> (B, C, F) features before upsampling."""
+        return self.conditioning(z_q, speaker)[0]
 
     def cond_features(self, z_q: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
         """(B, D, F) codes, (B,) speakers -> (B, C, F * hop) conditioning features at the sample rate."""
@@ -71,10 +99,6 @@ class WaveNet(nn.Module):
         if self.cfg.upsample == "repeat":
             return u.repeat_interleave(self.cfg.hop, dim=2)
         return torch.relu(self.upsample(u))
-
-    def mel(self, u: torch.Tensor) -> torch.Tensor:
-        """(B, C, F) frame features -> (B, mel_bins, F) predicted log-mel (needs mel_bins > 0)."""
-        return self.mel_head(u)
 
     def layer_bias(self, speaker: torch.Tensor) -> torch.Tensor:
         """(B,) speaker ids -> (B, n_layers * Gt) per-layer bias from the speaker embedding."""
