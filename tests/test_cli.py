@@ -319,6 +319,7 @@ def test_speakers_and_info(tiny_checkpoint, tmp_path):
     info = json.loads(r.stdout)
     assert info["preset"] == "tiny" and info["codebook_size"] == 32 and info["speakers"] == 3
     assert info["hop"] == 64 and info["sample_rate"] == 16000 and info["steps"] == 20
+    assert info["decoder_conditioning"].startswith("codes through one k3 conv")
     assert info["parameters"]["total"] > 0 and len(info["fingerprint"]) == 16
     r = cli("info", model=tiny_checkpoint)  # the default model
     assert r.exit_code == 0 and "fingerprint:" in r.stdout and "tiny" in r.stdout

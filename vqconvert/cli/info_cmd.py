@@ -57,12 +57,27 @@ def model_info(loaded) -> dict:
         "frame_rate": cfg.sample_rate / cfg.hop,
         "bitrate": bitrate(cfg.sample_rate, cfg.hop, cfg.codebook_size),
         "decoder_receptive_field": cfg.receptive_field,
+        "decoder_conditioning": _conditioning(cfg),
         "steps": loaded.step,
         "trained_steps_planned": train.get("steps"),
         "speakers": len(loaded.speakers),
         "fingerprint": loaded.fingerprint,
         "metrics": (loaded.meta or {}).get("metrics") or {},
     }
+
+
+def _conditioning(cfg) -> str:
+    """What every WaveNet layer is conditioned on, in words."""
+    if cfg.cond_blocks <= 0:
+        return "codes through one k3 conv (the paper's), speaker embedding"
+    net = f"codes + speaker through a network of {cfg.cond_blocks} dilated blocks"
+    head = f" with a {cfg.mel_bins}-bin log-mel head" if cfg.mel_bins > 0 else ""
+    if cfg.mel_cond_blocks > 0:
+        return (
+            f"the {cfg.mel_bins}-bin log-mel that {net} predicts, through {cfg.mel_cond_blocks} more blocks "
+            f"with the speaker; +-{cfg.cond_context} frames"
+        )
+    return f"{net}{head}; +-{cfg.cond_context} frames"
 
 
 def codes_info(path: str) -> dict:
