@@ -94,3 +94,25 @@ def test_train_refuses_true_mel_without_mel_conditioning(tmp_path):
 
     r = CliRunner().invoke(app, ["train", str(tmp_path), "--preset", "tiny-cond", "--true-mel", "0.5"])
     assert r.exit_code == 1 and "mel-conditioned preset" in r.output
+
+
+def test_codes_from_copies_and_freezes_the_encoder_and_codebook(tmp_path):
+    """A new decoder trained on another model's codes: same fingerprint, encoder/codebook unchanged by
+    training, the decoder trained."""
+    from test_train import cfg_for, toy_corpus
+
+    from vqconvert.checkpoint import load_model
+    from vqconvert.train import Trainer
+
+    corpus = toy_corpus(tmp_path / "toy")
+    Trainer(cfg_for(tmp_path / "src", corpus, preset="tiny", steps=2), progress=False).run()
+    source = load_model(tmp_path / "src" / "run")
+    cfg = cfg_for(tmp_path / "new", corpus, preset="tiny-melcond", steps=3, codes_from=str(tmp_path / "src" / "run"))
+    Trainer(cfg, progress=False).run()
+    new = load_model(cfg.run_dir)
+    assert new.fingerprint == source.fingerprint
+    assert torch.equal(new.model.quantizer.codebook, source.model.quantizer.codebook)
+    fresh = VQVAE(dataclasses.replace(new.config))
+    assert not torch.equal(new.model.decoder.head2.weight, fresh.decoder.head2.weight)
+    with pytest.raises(Exception, match="encoder differs"):
+        Trainer(cfg_for(tmp_path / "bad", corpus, preset="small", codes_from=str(tmp_path / "src" / "run")))

@@ -195,6 +195,8 @@ class TrainConfig:
     # Models with mel_cond_blocks: probability per crop that the WaveNet is conditioned on the audio's true
     # log-mel rather than the predicted one (0 = always the prediction, as at inference).
     true_mel: float = 0.0
+    # A model whose encoder and codebook are copied in and frozen (vqconvert.frozen_codes); "" = learn them.
+    codes_from: str = ""
     enc_shift: int = 0
     enc_gain_db: float = 0.0
     enc_noise_snr: float = 0.0

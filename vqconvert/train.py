@@ -20,6 +20,7 @@ from vqconvert.config import TrainConfig, preset
 from vqconvert.devices import resolve_device
 from vqconvert.ema import WeightsEMA
 from vqconvert.errors import VQConvertError
+from vqconvert.frozen_codes import copy_codes, freeze_codes
 from vqconvert.model import VQVAE
 from vqconvert.train_data import TrainData
 from vqconvert.train_rundir import RunDir, restore
@@ -112,6 +113,11 @@ class Trainer:
             self.model = build_model(ckpt, use_ema=False).to(self.device)
         else:
             self.model = VQVAE(preset(cfg.preset, n_speakers=len(self.speakers), ema=cfg.ema)).to(self.device)
+            if cfg.codes_from:
+                fp = copy_codes(self.model, cfg.codes_from)
+                self.log(f"encoder and codebook from {cfg.codes_from} (fingerprint {fp}), frozen")
+        if cfg.codes_from:
+            freeze_codes(self.model)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, cfg))
         self.step = restore(ckpt, self.opt, self.sched) if ckpt is not None else 0

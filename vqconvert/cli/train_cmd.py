@@ -86,6 +86,14 @@ def train(
             "predicted one (0 = always the prediction).",
         ),
     ] = D.true_mel,
+    codes_from: Annotated[
+        str | None,
+        typer.Option(
+            "--codes-from",
+            help="Copy this model's encoder and codebook and freeze them: train only a new decoder for its "
+            "codes (same fingerprint, so its codes files decode with the new model).",
+        ),
+    ] = None,
     enc_shift: Annotated[
         int, typer.Option("--enc-shift", min=0, help="Shift the encoder's input by up to N samples (0 = off).")
     ] = D.enc_shift,
@@ -178,6 +186,7 @@ def train(
         sample_by=sample_by,
         prev_noise=prev_noise,
         true_mel=true_mel,
+        codes_from=codes_from or "",
         enc_shift=enc_shift,
         enc_gain_db=enc_gain_db,
         enc_noise_snr=enc_noise_snr,
