@@ -63,6 +63,19 @@ def losses(run_dir: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in rows if "loss" in r}
 
 
+def run_split_equals_full(tmp_path: Path, corpus: Path, opts: dict) -> tuple[TrainConfig, list[dict]]:
+    """A 4-step run, and the same stopped at step 2 and resumed: the last losses agree. Returns the
+    uninterrupted run's config and log rows."""
+    full = cfg_for(tmp_path / "a", corpus, **opts)
+    Trainer(full, progress=False).run()
+    split = cfg_for(tmp_path / "b", corpus, **opts)
+    Trainer(split, progress=False).run(until=2)
+    Trainer(split, resume=True, progress=False).run()
+    a, b = losses(Path(full.run_dir)), losses(Path(split.run_dir))
+    assert a[4] == pytest.approx(b[4], rel=1e-5, abs=1e-6)
+    return full, [json.loads(x) for x in (Path(full.run_dir) / "log.jsonl").read_text().splitlines()]
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     return toy_corpus(tmp_path_factory.mktemp("toy"))
@@ -258,14 +271,7 @@ def test_robust_cond_run_probes_keeps_ema_and_resumes_exactly(tmp_path, corpus):
         weights_ema=0.9, probe=("spk1_000",), probe_every=4, probe_seconds=0.25, crop_seconds=0.128,
         sample_by="duration",
     )
-    full = cfg_for(tmp_path / "a", corpus, **opts)
-    Trainer(full, progress=False).run()
-    split = cfg_for(tmp_path / "b", corpus, **opts)
-    Trainer(split, progress=False).run(until=2)
-    Trainer(split, resume=True, progress=False).run()
-    a, b = losses(Path(full.run_dir)), losses(Path(split.run_dir))
-    assert a[4] == pytest.approx(b[4], rel=1e-5, abs=1e-6)
-    rows = [json.loads(x) for x in (Path(full.run_dir) / "log.jsonl").read_text().splitlines()]
+    full, rows = run_split_equals_full(tmp_path, corpus, opts)
     assert all("mel" in r for r in rows if "loss" in r)
     assert all(r["cpu_s"] > 0 for r in rows if "audio_s_per_s" in r)  # budgets compare in CPU time
     probe = [r for r in rows if "probe_t0.8_mel_l1" in r]
@@ -281,14 +287,7 @@ def test_robust_cond_run_probes_keeps_ema_and_resumes_exactly(tmp_path, corpus):
 
 def test_mel_conditioned_run_with_true_mel_crops_resumes_exactly(tmp_path, corpus):
     opts = dict(preset="tiny-melcond", steps=4, true_mel=0.5, crop_seconds=0.128, validate_every=4)
-    full = cfg_for(tmp_path / "a", corpus, **opts)
-    Trainer(full, progress=False).run()
-    split = cfg_for(tmp_path / "b", corpus, **opts)
-    Trainer(split, progress=False).run(until=2)
-    Trainer(split, resume=True, progress=False).run()
-    a, b = losses(Path(full.run_dir)), losses(Path(split.run_dir))
-    assert a[4] == pytest.approx(b[4], rel=1e-5, abs=1e-6)
-    rows = [json.loads(x) for x in (Path(full.run_dir) / "log.jsonl").read_text().splitlines()]
+    full, rows = run_split_equals_full(tmp_path, corpus, opts)
     assert any("val_mel_l1" in r for r in rows)
     assert load_model(full.run_dir).config.mel_cond_blocks == 2
 
