@@ -10,6 +10,7 @@ import torch
 
 from vqconvert.augment import true_mel_mask
 from vqconvert.config import TrainConfig, preset
+from vqconvert.errors import CheckpointError
 from vqconvert.model import VQVAE
 
 
@@ -114,5 +115,8 @@ def test_codes_from_copies_and_freezes_the_encoder_and_codebook(tmp_path):
     assert torch.equal(new.model.quantizer.codebook, source.model.quantizer.codebook)
     fresh = VQVAE(dataclasses.replace(new.config))
     assert not torch.equal(new.model.decoder.head2.weight, fresh.decoder.head2.weight)
-    with pytest.raises(Exception, match="encoder differs"):
-        Trainer(cfg_for(tmp_path / "bad", corpus, preset="small", codes_from=str(tmp_path / "src" / "run")))
+    for bad in (dict(preset="small"), dict(preset="tiny-melcond", ema=True)):
+        with pytest.raises(CheckpointError, match="encoder differs"):
+            Trainer(cfg_for(tmp_path / "bad", corpus, codes_from=str(tmp_path / "src" / "run"), **bad))
+    with pytest.raises(CheckpointError, match="--codes-from"):
+        Trainer(cfg_for(tmp_path / "bad2", corpus, preset="tiny-melcond", codes_from=str(tmp_path / "nothing.pt")))

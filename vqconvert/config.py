@@ -190,13 +190,13 @@ class TrainConfig:
     # Training robustness (issue 14). prev_noise: Gaussian noise on the decoder's previous-sample input, in
     # mu-law index units, std drawn per crop from U(0, prev_noise) (exposure bias, as in LPCNet).
     prev_noise: float = 0.0
-    # Encoder input only: random shift by up to enc_shift samples, gain U(-g, g) dB, white noise at an SNR
-    # drawn from U(enc_noise_snr, enc_noise_snr + 30) dB (0 = off).
     # Models with mel_cond_blocks: probability per crop that the WaveNet is conditioned on the audio's true
     # log-mel rather than the predicted one (0 = always the prediction, as at inference).
     true_mel: float = 0.0
     # A model whose encoder and codebook are copied in and frozen (vqconvert.frozen_codes); "" = learn them.
     codes_from: str = ""
+    # Encoder input only: random shift by up to enc_shift samples, gain U(-g, g) dB, white noise at an SNR
+    # drawn from U(enc_noise_snr, enc_noise_snr + 30) dB (0 = off).
     enc_shift: int = 0
     enc_gain_db: float = 0.0
     enc_noise_snr: float = 0.0

@@ -23,6 +23,8 @@ def copy_codes(model: VQVAE, source: str) -> str:
     except VQConvertError as err:
         raise CheckpointError(f"--codes-from: {err}") from None
     diff = [f for f in SHAPE_FIELDS if getattr(src.config, f) != getattr(model.cfg, f)]
+    if src.config.ema or model.cfg.ema:  # an EMA codebook keeps moving without gradients
+        diff.append("ema codebook")
     if diff:
         raise CheckpointError(f"--codes-from {source}: its encoder differs from the preset's ({', '.join(diff)})")
     with torch.no_grad():
