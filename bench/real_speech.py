@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the CLI's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backend", default="auto", help="generator backend: auto, c, torch, cuda")
+    ap.add_argument("--vocoder", default="wavenet", choices=("wavenet", "griffin-lim"), help="as the CLI's --vocoder")
+    ap.add_argument("--mel-net", type=Path, help="mel net for griffin-lim (default: NAME.mel.pt beside the model)")
     ap.add_argument("--out-dir", type=Path, help="keep the source, reconstruction and conversion wavs here")
     ap.add_argument("--max-seconds", type=float, help="keep only the first S seconds of each clip")
     ap.add_argument("--clips", type=int, help="only the first N clips")
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from vqconvert.errors import VQConvertError
     from vqconvert.evaluation.judges import Transcriber, stoi, word_error_rate
     from vqconvert.inference import encode_audio, transfer_targets
+    from vqconvert.melnet.store import default_melnet_path, load_melnet
     from vqconvert.sampling import SamplingOptions
     from vqconvert.shipped import default_model
 
@@ -133,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_model(model_path)
         targets = transfer_targets(loaded, [t.strip() for t in args.targets.split(",") if t.strip()])
         fixed = None if args.recon_speaker == "closest" else loaded.speaker_index(args.recon_speaker)
+        mel_net = None
+        if args.vocoder == "griffin-lim" and (args.mel_net or default_melnet_path(loaded.path).is_file()):
+            mel_net = load_melnet(args.mel_net or default_melnet_path(loaded.path))
+            mel_net.check_model(loaded)
     except VQConvertError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -178,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             sampling,
             batch_size=len(voices),
             samples=[audio.shape[0]] * len(voices),
+            vocoder=args.vocoder,
+            mel_net=None if mel_net is None else mel_net.net,
         )
         hyps = {"source": asr.transcribe(audio), "recon": asr.transcribe(outs[0])}
         hyps.update({label: asr.transcribe(o) for label, o in zip(labels, outs[1:], strict=True)})

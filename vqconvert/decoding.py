@@ -57,6 +57,7 @@ def decode_jobs(
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
     progress: Progress | None = None,
     vocoder: str = "wavenet",
+    mel_net: torch.nn.Module | None = None,
 ) -> Iterator[tuple[DecodeJob, Exception | None]]:
     """Generate `jobs` (taken lazily) `batch_size` at a time into their sinks; yields, batch by batch
     and in order, (job, None) when its sink committed, (job, error) when not.
@@ -64,7 +65,8 @@ def decode_jobs(
     A job whose sink does not open is left out of its batch; a failure of the sampler fails the whole
     batch (every sink exits with the error: temp files are removed), later batches still run. Batch b
     samples with `sampling.for_batch(b)`. vocoder "griffin-lim" renders the model's mel head instead of
-    sampling the WaveNet (vqconvert.vocoder; each utterance in one piece).
+    sampling the WaveNet (vqconvert.vocoder; each utterance in one piece): the log-mel of `mel_net` when
+    given (a vqconvert.melnet.CodeMelNet for this model's codes), else of the model's head.
     """
     from vqconvert.generate import generate_stream
     from vqconvert.vocoder import griffin_lim_stream
@@ -98,7 +100,7 @@ def decode_jobs(
 
                 codes, speakers = [batch[i].codes for i in live], [int(batch[i].speaker) for i in live]
                 if vocoder == "griffin-lim":
-                    stream = griffin_lim_stream(model, codes, speakers)
+                    stream = griffin_lim_stream(model, codes, speakers, mel_net)
                 else:
                     stream = generate_stream(
                         model, codes, speakers, sampling.for_batch(number), chunk_samples=chunk_samples, progress=report
@@ -140,6 +142,7 @@ def decode_to_files(
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
     progress: Progress | None = None,
     vocoder: str = "wavenet",
+    mel_net: torch.nn.Module | None = None,
 ) -> Iterator[tuple[DecodeJob, Exception | None]]:
     """`decode_jobs` streaming each job to its WAV (16-bit, atomic; "-" = stdout): memory is bounded by
     `chunk_samples`. `sample_rate` resamples the output (default: the model's); `make_parents` creates
@@ -169,6 +172,7 @@ def decode_to_files(
         chunk_samples=chunk_samples,
         progress=progress,
         vocoder=vocoder,
+        mel_net=mel_net,
     )
 
 
@@ -198,6 +202,7 @@ def decode_codes(
     samples: Sequence[int | None] | None = None,
     progress: Progress | None = None,
     vocoder: str = "wavenet",
+    mel_net: torch.nn.Module | None = None,
 ) -> list[np.ndarray]:
     """In memory: codes `(F_i,)` and speaker indices -> float32 waveforms `(F_i * hop,)` (or trimmed to
     `samples[i]`), `batch_size` utterances per batch (job keys: their indices). Raises the first error."""
@@ -215,7 +220,8 @@ def decode_codes(
         return sinks[job.key]
 
     results = decode_jobs(
-        model, jobs, sampling, open_memory, batch_size=batch_size, progress=progress, vocoder=vocoder
+        model, jobs, sampling, open_memory, batch_size=batch_size, progress=progress, vocoder=vocoder,
+        mel_net=mel_net,
     )
     for _job, err in results:
         if err is not None:

@@ -1,5 +1,6 @@
-"""Griffin-Lim rendering of the model's log-mel head: a fast preview of what the codes say (no WaveNet),
-and a cheap intelligibility proxy during training."""
+"""Griffin-Lim rendering of a log-mel predicted from the codes (no WaveNet): by the mel net trained for
+the model (`vqconvert train-mel`, vqconvert.melnet) or the model's own mel head. A fast rendering that
+keeps more of the words than today's WaveNet, and a cheap intelligibility proxy during training."""
 
 from __future__ import annotations
 
@@ -40,16 +41,21 @@ def griffin_lim(
     return y / peak * 0.9 if peak > 0.9 else y
 
 
-def render_codes(model, codes: torch.Tensor, speaker: int, n_iter: int = GL_ITERS) -> np.ndarray:
-    """(F,) code indices -> waveform by Griffin-Lim from the model's mel head, in `speaker`'s voice."""
+def render_codes(model, codes: torch.Tensor, speaker: int, n_iter: int = GL_ITERS, mel_net=None) -> np.ndarray:
+    """(F,) code indices -> waveform by Griffin-Lim in `speaker`'s voice, from `mel_net` (a
+    vqconvert.melnet.CodeMelNet reading this model's codes) when given, else from the model's mel head."""
+    if mel_net is not None and not bool(mel_net.learnt[int(speaker)]):
+        raise ValueError(f"the mel net was not trained on speaker #{int(speaker)}")
     dev = next(model.parameters()).device
-    mel = model.predict_mel(codes.reshape(1, -1).to(dev), torch.tensor([int(speaker)], device=dev))[0]
+    c, s = codes.reshape(1, -1).to(dev), torch.tensor([int(speaker)], device=dev)
+    with torch.no_grad():
+        mel = (model.predict_mel(c, s) if mel_net is None else mel_net.to(dev)(c, s))[0]
     return griffin_lim(mel, model.cfg.sample_rate, model.cfg.hop, n_iter=n_iter)
 
 
-def griffin_lim_stream(model, codes: list[torch.Tensor], speakers: list[int]):
-    """Like `vqconvert.generate.generate_stream`, but by Griffin-Lim from the mel head: yields once, per
-    utterance its whole (F_i * hop,) waveform."""
-    if model.cfg.mel_bins <= 0:
-        raise ValueError("this model has no mel head: it cannot be rendered with Griffin-Lim")
-    yield [torch.from_numpy(render_codes(model, c, s)) for c, s in zip(codes, speakers, strict=True)]
+def griffin_lim_stream(model, codes: list[torch.Tensor], speakers: list[int], mel_net=None):
+    """Like `vqconvert.generate.generate_stream`, but by Griffin-Lim from `mel_net` or the model's mel
+    head: yields once, per utterance its whole (F_i * hop,) waveform."""
+    if mel_net is None and model.cfg.mel_bins <= 0:
+        raise ValueError("this model has no mel head and no mel net: it cannot be rendered with Griffin-Lim")
+    yield [torch.from_numpy(render_codes(model, c, s, mel_net=mel_net)) for c, s in zip(codes, speakers, strict=True)]

@@ -50,11 +50,13 @@ def register_commands(app: typer.Typer) -> None:
         eval_cmd,
         infer_cmd,
         info_cmd,
+        melnet_cmd,
         prior_cmd,
         train_cmd,
     )
 
-    for module in (corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd, analyze_cmd, enroll_cmd, prior_cmd):
+    modules = (corpus_cmd, eval_cmd, infer_cmd, info_cmd, train_cmd, analyze_cmd, enroll_cmd, prior_cmd, melnet_cmd)
+    for module in modules:
         module.register(app)
 
 

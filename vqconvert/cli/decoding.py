@@ -89,6 +89,7 @@ def decode_files(
     force: bool,
     sample_rate: int | None,
     vocoder: str = "wavenet",
+    mel_net=None,
 ) -> None:
     """decode and transfer: `jobs_for` plans one input's outputs; they run `batch_size` at a time."""
     from vqconvert.decoding import decode_to_files
@@ -107,6 +108,7 @@ def decode_files(
             make_parents=True,
             progress=files.progress if report.live else None,
             vocoder=vocoder,
+            mel_net=mel_net,
         )
         for job, err in results:
             files.finished(job, err)

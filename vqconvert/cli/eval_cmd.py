@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from vqconvert.cli.common import DeviceOpt, ModelOpt, console, fail, resolve_device
+from vqconvert.cli.infer_opts import MelNetOpt, VocoderOpt
 from vqconvert.errors import VQConvertError
 from vqconvert.evaluation.options import EvalOptions
 
@@ -115,6 +116,8 @@ def evaluate_cmd(
         typer.Option("--require-all", help="Fail when a judge's package is missing instead of skipping it."),
     ] = D.require_all,
     mic: Annotated[str, typer.Option("--mic", help="VCTK 0.92 microphone.")] = D.mic,
+    vocoder: VocoderOpt = D.vocoder,
+    mel_net: MelNetOpt = None,
     device: DeviceOpt = "auto",
     threads: Annotated[
         int,
@@ -140,7 +143,7 @@ def evaluate_cmd(
     note (--require-all: an error). The table (or --json) goes to stdout, progress to stderr. Generation
     is slow on CPU: keep --limit and --max-seconds small.
     """
-    from vqconvert.cli.loading import check_backend, load_cli_model
+    from vqconvert.cli.loading import check_backend, check_mel_speakers, check_vocoder, load_cli_model
     from vqconvert.devices import judge_device
     from vqconvert.evaluation.runner import Evaluator
 
@@ -176,6 +179,10 @@ def evaluate_cmd(
         except OSError as err:
             fail(f"--out-dir {out_dir}: cannot create it ({err.strerror or err})")
     loaded = load_cli_model(model, dev)
+    opts.vocoder, opts.mel_net = vocoder, check_vocoder(loaded, vocoder, mel_net)
+    if opts.mel_net is not None and opts.targets:
+        named = [loaded.speaker_index(t) for t in opts.targets if t in loaded.speakers]
+        check_mel_speakers(opts.mel_net, loaded, named)
 
     def log(msg: str) -> None:
         if msg.startswith(("warning:", "note:")) or not quiet:

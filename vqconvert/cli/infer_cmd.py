@@ -34,6 +34,7 @@ from vqconvert.cli.infer_opts import (
     FromListOpt,
     GreedyOpt,
     InputsArg,
+    MelNetOpt,
     OutDirOpt,
     OutOpt,
     QuietOpt,
@@ -43,7 +44,7 @@ from vqconvert.cli.infer_opts import (
     VocoderOpt,
 )
 from vqconvert.cli.inputs import Planner, check_usage, collect_inputs, common_root, display, output_path
-from vqconvert.cli.loading import check_backend, check_vocoder, load_cli_model, speaker_index
+from vqconvert.cli.loading import check_backend, check_mel_speakers, check_vocoder, load_cli_model, speaker_index
 from vqconvert.cli.report import Report, usage_errors
 from vqconvert.codes import EXTENSION as CODES_EXT
 from vqconvert.errors import VQConvertError
@@ -88,6 +89,7 @@ def encode(
             "directory or file-name prefix when it is one of the model's speakers).",
         ),
     ] = None,
+    mel_net: MelNetOpt = None,
     chunk_seconds: ChunkOpt = 10.0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -162,6 +164,7 @@ def decode(
     sample_rate: RateOpt = None,
     backend: BackendOpt = S.backend,
     vocoder: VocoderOpt = "wavenet",
+    mel_net: MelNetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Decode codes files (.vqc) into speech, in any voice.
@@ -179,9 +182,9 @@ def decode(
         check_usage(ins, output, out_dir)
         check_backend(backend)
         loaded = load_cli_model(model, device)
-        check_vocoder(loaded, vocoder)
+        mel = check_vocoder(loaded, vocoder, mel_net)
         if speaker is not None:
-            speaker_index(loaded, speaker)  # an unknown voice fails the command, not each file
+            check_mel_speakers(mel, loaded, [speaker_index(loaded, speaker)])  # fails the command, not each file
         root = common_root(ins.roots)
         planner = Planner(force)
 
@@ -191,6 +194,8 @@ def decode(
             codes = CodesFile.load(src)
             codes.check_compatible(loaded)
             spk = decode_speaker(loaded, codes, speaker)
+            if mel is not None:
+                mel.check_speaker(spk)
             if codes.frames == 0:
                 raise VQConvertError("the codes file holds no frames")
             return [(codes.tensor(), spk, dst, codes.samples)]
@@ -207,6 +212,7 @@ def decode(
             force=force,
             sample_rate=sample_rate,
             vocoder=vocoder,
+            mel_net=None if mel is None else mel.net,
         )
 
 
@@ -234,6 +240,7 @@ def transfer(
     sample_rate: RateOpt = None,
     backend: BackendOpt = S.backend,
     vocoder: VocoderOpt = "wavenet",
+    mel_net: MelNetOpt = None,
     chunk_seconds: ChunkOpt = 10.0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -251,8 +258,9 @@ def transfer(
         check_usage(ins, output, out_dir, outputs_per_file=len(speaker))
         check_backend(backend)
         loaded = load_cli_model(model, device)
-        check_vocoder(loaded, vocoder)
+        mel = check_vocoder(loaded, vocoder, mel_net)
         targets = transfer_targets(loaded, speaker)  # an unknown voice: one line, exit 1
+        check_mel_speakers(mel, loaded, [spk for _, spk in targets])
         chunk_frames = chunk_frames_for(loaded, chunk_seconds)
         root = common_root(ins.roots)
         planner = Planner(force)
@@ -279,4 +287,5 @@ def transfer(
             force=force,
             sample_rate=sample_rate,
             vocoder=vocoder,
+            mel_net=None if mel is None else mel.net,
         )

@@ -41,9 +41,14 @@ VocoderOpt = Annotated[
     str,
     typer.Option(
         "--vocoder",
-        help="wavenet: the model's decoder (the real output). griffin-lim: a fast preview rendered from the "
-        "model's mel head (models trained with one, e.g. preset small-cond; sampling options do not apply).",
+        help="wavenet: the model's decoder (the paper's). griffin-lim: fast, rendered from the log-mel of the "
+        "mel net beside the model (NAME.mel.pt, from `vqconvert train-mel`) or --mel-net, else of the model's "
+        "mel head (e.g. preset small-cond); sampling options do not apply.",
     ),
+]
+MelNetOpt = Annotated[
+    Path | None,
+    typer.Option("--mel-net", help="Mel net file for --vocoder griffin-lim. Default: NAME.mel.pt beside the model."),
 ]
 ChunkOpt = Annotated[
     float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vqconvert.cli.common import fail, resolve_device
@@ -10,6 +11,7 @@ from vqconvert.errors import CheckpointError, VQConvertError
 
 if TYPE_CHECKING:
     from vqconvert.checkpoint import LoadedModel
+    from vqconvert.melnet.store import LoadedMelNet
 
 
 def check_backend(backend: str) -> None:
@@ -20,17 +22,46 @@ def check_backend(backend: str) -> None:
         fail(f"unknown --backend {backend!r}: choose from {', '.join(BACKENDS)}", 2)
 
 
-def check_vocoder(loaded: LoadedModel, vocoder: str) -> None:
-    """Exit 2 for an unknown --vocoder; exit 1 when the model cannot render it (no mel head)."""
+def check_vocoder(loaded: LoadedModel, vocoder: str, mel_net: str | Path | None = None) -> LoadedMelNet | None:
+    """Exit 2 for an unknown --vocoder; for griffin-lim, the mel net to render with (`mel_net`, else the
+    one beside the model, NAME.mel.pt), None for the model's own mel head; exit 1 with one line when
+    there is neither or the mel net is broken or of another model."""
+    from vqconvert.melnet.store import MelNetError, default_melnet_path, load_melnet
     from vqconvert.vocoder import VOCODERS
 
     if vocoder not in VOCODERS:
         fail(f"unknown --vocoder {vocoder!r}: choose from {', '.join(VOCODERS)}", 2)
-    if vocoder == "griffin-lim" and loaded.config.mel_bins <= 0:
+    if vocoder != "griffin-lim":
+        if mel_net is not None:
+            fail("--mel-net is for --vocoder griffin-lim", 2)
+        return None
+    path = Path(mel_net) if mel_net is not None else default_melnet_path(loaded.path)
+    if mel_net is None and not path.is_file():
+        if loaded.config.mel_bins > 0:
+            return None
         fail(
-            f"{loaded.path}: this model has no mel head, so --vocoder griffin-lim cannot render it "
-            "(train one with a mel head, e.g. --preset small-cond)"
+            f"{loaded.path}: this model has no mel head and no mel net beside it ({path.name}), so --vocoder "
+            "griffin-lim cannot render it (train one with `vqconvert train-mel`)"
         )
+    try:
+        found = load_melnet(path, next(loaded.model.parameters()).device)
+        found.check_model(loaded)
+    except MelNetError as err:
+        fail(one_line(str(err)))
+    return found
+
+
+def check_mel_speakers(mel_net: LoadedMelNet | None, loaded: LoadedModel, indices) -> None:
+    """Exit 1 with one line when the mel net has not learnt one of these speaker indices."""
+    from vqconvert.melnet.store import MelNetError
+
+    if mel_net is None:
+        return
+    try:
+        for i in indices:
+            mel_net.check_speaker(int(i))
+    except MelNetError as err:
+        fail(one_line(str(err)))
 
 
 def load_cli_model(model: str | None, device: str) -> LoadedModel:

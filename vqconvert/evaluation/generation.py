@@ -102,6 +102,8 @@ def generate(run: RunState, items: list[EvalItem], targets: list[str]) -> None:
         o.sampling,
         batch_size=max(1, o.batch_size),
         progress=report,
+        vocoder=o.vocoder,
+        mel_net=None if o.mel_net is None else o.mel_net.net,
     )
     for (it, target, _), wav in zip(jobs, outs, strict=True):
         if target is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vqconvert.errors import VQConvertError
 from vqconvert.sampling import SamplingOptions
@@ -52,3 +53,5 @@ class EvalOptions:
     out_dir: Path | None = None  # save input, reconstruction and conversions as WAV here
     mic: str = "mic1"
     judge_device: str = "cpu"
+    vocoder: str = "wavenet"  # or "griffin-lim" (vqconvert.vocoder): from `mel_net` or the model's mel head
+    mel_net: Any = None  # a vqconvert.melnet.store.LoadedMelNet for the model's codes

@@ -166,6 +166,8 @@ class Evaluator:
                 "temperature": o.sampling.temperature,
                 "greedy": o.sampling.greedy,
                 "backend": o.sampling.backend,
+                "vocoder": o.vocoder,
+                "mel_net": None if o.mel_net is None else str(o.mel_net.path),
                 "batch_size": o.batch_size,
                 "limit": o.limit,
                 "reference_utterances": o.reference_utterances,

@@ -6,13 +6,13 @@ refused with one line against a model of another fingerprint."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from vqconvert.checkpoint import atomic_torch_save, unpickling_reason
+from vqconvert.checkpoint import atomic_torch_save
+from vqconvert.companion import companion_path, read_companion
 from vqconvert.errors import CheckpointError
 from vqconvert.prior.model import CodePrior, PriorConfig
 
@@ -53,8 +53,7 @@ class LoadedPrior:
 
 def default_prior_path(model_path: str | Path) -> Path:
     """`models/X.pt` -> `models/X.prior.pt`; a run directory's latest.pt -> latest.prior.pt beside it."""
-    p = Path(model_path)
-    return p.with_name(p.name[: -len(".pt")] + SUFFIX if p.name.endswith(".pt") else p.name + SUFFIX)
+    return companion_path(model_path, SUFFIX)
 
 
 def save_prior(
@@ -82,21 +81,7 @@ def save_prior(
 
 def load_prior(path: str | Path, device: str | torch.device = "cpu") -> LoadedPrior:
     p = Path(path)
-    if not p.is_file():
-        raise PriorError(f"{p}: prior file not found (train one with `vqconvert train-prior`)")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise PriorError(f"{p}: {unpickling_reason(str(e))}") from None
-    except Exception as e:  # noqa: BLE001 - torch.load raises many types (struct.error for junk)
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else "file is empty or truncated"
-        raise PriorError(f"{p}: not a readable prior ({msg[:160]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise PriorError(f"{p}: not a vqconvert prior file")
-    if ckpt.get("version") != FORMAT_VERSION:
-        raise PriorError(
-            f"{p}: prior format version {ckpt.get('version')} is not supported (this reads {FORMAT_VERSION})"
-        )
+    ckpt = read_companion(p, FORMAT, FORMAT_VERSION, "prior", PriorError, "train one with `vqconvert train-prior`")
     try:
         cfg = PriorConfig.from_dict(ckpt["prior_config"])
         prior = CodePrior(cfg)

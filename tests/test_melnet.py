@@ -1,0 +1,218 @@
+"""The mel net (vqconvert.melnet): model, file, training, and `train-mel` + `--vocoder griffin-lim`."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.conftest import write_tiny_corpus
+from vqconvert.checkpoint import load_model
+from vqconvert.cli import app
+from vqconvert.melnet.model import MELNET_PRESETS, CodeMelNet, MelNetConfig
+from vqconvert.melnet.store import MelNetError, default_melnet_path, load_melnet, save_melnet
+from vqconvert.melnet.train import MelTrainConfig, MelUtt, evaluate, train_melnet
+
+SPEAKERS = ["spk-a", "spk-b", "spk-c"]
+
+
+def test_forward_shape_and_context():
+    cfg = MelNetConfig(codebook_size=16, n_speakers=3, n_mels=8, channels=8, context=7)
+    net = CodeMelNet(cfg)
+    codes = torch.randint(0, 16, (2, 40))
+    out = net(codes, torch.tensor([0, 2]))
+    assert out.shape == (2, 8, 40)
+    # a code change moves only the frames within +-context of it
+    changed = codes.clone()
+    changed[:, 20] = (changed[:, 20] + 1) % 16
+    diff = (net(changed, torch.tensor([0, 2])) - out).abs().sum(dim=(0, 1))
+    assert diff[13:28].sum() > 0 and diff[:13].sum() == 0 and diff[28:].sum() == 0
+    assert cfg.dilations() == [1, 2, 4]
+    assert MELNET_PRESETS["large"].dilations() == [1, 2, 4, 8, 16, 32, 64] * 2
+    with pytest.raises(ValueError, match="2\\^n - 1"):
+        MelNetConfig(context=10).dilations()
+
+
+def _utts(n: int, seed: int) -> list[MelUtt]:
+    """Utterances whose log-mel is a fixed function of code and speaker: learnable exactly."""
+    g = torch.Generator().manual_seed(0)
+    table, voice = torch.randn(8, 4, generator=g), torch.randn(3, 4, generator=g)
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        codes = torch.from_numpy(rng.integers(0, 8, size=int(rng.integers(20, 60)))).to(torch.int16)
+        spk = k % 3
+        mel = (table[codes.long()] + voice[spk]).T.contiguous().half()
+        out.append(MelUtt([codes], mel, spk, f"u{seed}_{k}"))
+    return out
+
+
+def test_training_learns_codes_and_speaker():
+    train, val = _utts(30, 0), _utts(6, 1)
+    cfg = MelTrainConfig(
+        preset="tiny", steps=300, batch_size=8, crop_frames=32, lr=3e-3, warmup_steps=10, validate_every=0, copies=0
+    )
+    net, metrics = train_melnet(train, val, codebook_size=8, n_speakers=3, cfg=cfg)
+    start = float(np.mean([(u.mel.float() - u.mel.float().mean()).abs().mean() for u in val]))
+    assert metrics["steps"] == 300 and metrics["val_l1"] < 0.5 * start
+    assert metrics["val_speaker_gain"] > 0.1  # the voice comes from the speaker embedding
+    assert evaluate(net, val)["l1"] == pytest.approx(metrics["val_l1"])
+    # a time budget stops it early
+    _, quick = train_melnet(train, val, 8, 3, dataclasses.replace(cfg, steps=10**6, max_minutes=0.02))
+    assert 0 < quick["steps"] < 10**6
+
+
+def test_file_roundtrip_and_refusals(tmp_path, tiny_checkpoint):
+    loaded = load_model(tiny_checkpoint)
+    net = CodeMelNet(MelNetConfig(codebook_size=loaded.config.codebook_size, n_speakers=3, channels=8, context=3))
+    path = tmp_path / "m.mel.pt"
+    save_melnet(path, net, SPEAKERS, ["spk-a", "spk-b"], loaded.fingerprint, metrics={"val_l1": 1.0})
+    got = load_melnet(path)
+    got.check_model(loaded)
+    assert got.trained == ["spk-a", "spk-b"] and got.metrics["val_l1"] == 1.0
+    for k, v in net.state_dict().items():
+        assert torch.equal(got.net.state_dict()[k], v)
+    got.check_speaker(1)
+    with pytest.raises(MelNetError, match="not trained on speaker 'spk-c'"):
+        got.check_speaker(2)
+    other = dataclasses.replace(got, fingerprint="0" * 16)
+    with pytest.raises(MelNetError, match="codes of model"):
+        other.check_model(loaded)
+    with pytest.raises(MelNetError, match="not found"):
+        load_melnet(tmp_path / "none.mel.pt")
+    (tmp_path / "junk.mel.pt").write_bytes(b"not a torch file")
+    with pytest.raises(MelNetError, match="not a readable"):
+        load_melnet(tmp_path / "junk.mel.pt")
+    torch.save({"format": "vqconvert-melnet", "version": 99}, tmp_path / "new.mel.pt")
+    with pytest.raises(MelNetError, match="version 99"):
+        load_melnet(tmp_path / "new.mel.pt")
+    assert default_melnet_path("models/x.pt").name == "x.mel.pt"
+
+
+@pytest.fixture(scope="module")
+def model_with_melnet(tmp_path_factory, tiny_checkpoint):
+    """A copy of the tiny model with a mel net beside it, trained by `train-mel` on spk-a and spk-b."""
+    base = tmp_path_factory.mktemp("melnet")
+    model = base / "tiny.pt"
+    shutil.copy(tiny_checkpoint, model)
+    corpus = write_tiny_corpus(base / "corpus", per_speaker=3)
+    shutil.rmtree(corpus / "spk-c")
+    res = CliRunner().invoke(
+        app,
+        [
+            "train-mel",
+            str(corpus),
+            "-m",
+            str(model),
+            "--preset",
+            "tiny",
+            "--steps",
+            "30",
+            "--copies",
+            "1",
+            "--cache-dir",
+            str(base / "cache"),
+            "--validate-every",
+            "10",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "held-out L1" in res.output and "wrote" in res.output
+    return model
+
+
+def test_train_mel_writes_beside_the_model_and_refuses_to_overwrite(model_with_melnet):
+    lm = load_melnet(default_melnet_path(model_with_melnet))
+    assert lm.trained == ["spk-a", "spk-b"] and lm.metrics["steps"] == 30 and lm.train["copies"] == 1
+    assert len(lm.metrics["history"]) == 3
+    res = CliRunner().invoke(app, ["train-mel", "nowhere", "-m", str(model_with_melnet), "--steps", "1"])
+    assert res.exit_code == 1 and "exists" in res.output and "--force" in res.output
+
+
+def test_griffin_lim_uses_the_mel_net(tmp_path, make_wav, model_with_melnet):
+    from vqconvert.audio import load_audio
+
+    wav = make_wav("in.wav", seconds=0.5)
+    runner = CliRunner()
+    out = tmp_path / "out.wav"
+    base = ["transfer", str(wav), "-m", str(model_with_melnet), "--vocoder", "griffin-lim"]
+    res = runner.invoke(app, [*base, "--speaker", "spk-b", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert load_audio(out).shape[0] == load_audio(wav).shape[0]
+    # a voice the mel net was not trained on: one line, exit 1, nothing written
+    res = runner.invoke(app, [*base, "--speaker", "spk-c", "-o", str(tmp_path / "c.wav")])
+    assert res.exit_code == 1 and "not trained on speaker 'spk-c'" in res.output
+    assert not (tmp_path / "c.wav").exists()
+    # decode: the mel net's speaker check per codes file
+    codes = tmp_path / "in.vqc"
+    assert runner.invoke(app, ["encode", str(wav), "-m", str(model_with_melnet), "-o", str(codes)]).exit_code == 0
+    dec = tmp_path / "dec.wav"
+    res = runner.invoke(
+        app,
+        ["decode", str(codes), "-m", str(model_with_melnet), "-s", "spk-a", "--vocoder", "griffin-lim", "-o", str(dec)],
+    )
+    assert res.exit_code == 0, res.output and dec.is_file()
+    # --mel-net: a broken file is one line; with the wavenet it is a usage error
+    bad = tmp_path / "bad.mel.pt"
+    bad.write_bytes(b"\0" * 10)
+    res = runner.invoke(app, [*base, "--speaker", "spk-a", "--mel-net", str(bad), "-o", str(tmp_path / "b.wav")])
+    assert res.exit_code == 1 and "not a readable" in res.output and "Traceback" not in res.output
+    res = runner.invoke(
+        app,
+        [
+            "transfer",
+            str(wav),
+            "-m",
+            str(model_with_melnet),
+            "--speaker",
+            "spk-a",
+            "--mel-net",
+            str(bad),
+            "-o",
+            str(tmp_path / "w.wav"),
+        ],
+    )
+    assert res.exit_code == 2
+
+
+def test_mel_net_of_another_model_is_refused(tmp_path, make_wav, model_with_melnet, tiny_checkpoint):
+    import torch as t
+
+    other = tmp_path / "other.pt"
+    ckpt = t.load(tiny_checkpoint, weights_only=True)
+    key = next(k for k in ckpt["model"] if k.startswith("quantizer"))
+    ckpt["model"][key] = ckpt["model"][key] + 1.0
+    t.save(ckpt, other)
+    shutil.copy(default_melnet_path(model_with_melnet), default_melnet_path(other))
+    wav = make_wav("in.wav", seconds=0.25)
+    res = CliRunner().invoke(
+        app,
+        [
+            "transfer",
+            str(wav),
+            "-m",
+            str(other),
+            "--speaker",
+            "spk-a",
+            "--vocoder",
+            "griffin-lim",
+            "-o",
+            str(tmp_path / "o.wav"),
+        ],
+    )
+    assert res.exit_code == 1 and "trained on the codes of model" in res.output
+
+
+def test_render_refuses_a_speaker_the_net_never_heard(model_with_melnet):
+    from vqconvert.vocoder import render_codes
+
+    loaded = load_model(model_with_melnet)
+    lm = load_melnet(default_melnet_path(model_with_melnet))
+    codes = torch.zeros(20, dtype=torch.long)
+    assert render_codes(loaded.model, codes, 0, n_iter=2, mel_net=lm.net).shape == (20 * loaded.config.hop,)
+    with pytest.raises(ValueError, match="not trained on speaker #2"):
+        render_codes(loaded.model, codes, 2, n_iter=2, mel_net=lm.net)

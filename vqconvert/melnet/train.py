@@ -1,0 +1,200 @@
+"""Training a mel net on a VQ-VAE's frozen codes: the corpus is encoded once (the codes of the audio as it
+is, plus `copies` of pitch-shifted versions, so the net must take the voice from the speaker, not from
+what pitch the codes keep), the targets are the unshifted audio's log-mels, and the loss is L1 on random
+crops. Validation: held-out utterances' log-mel L1, and the speaker gain (L1 when told another speaker
+minus L1 with the true one: how much the net's voice comes from the speaker embedding)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vqconvert.audio import pitch_shift
+from vqconvert.melnet.model import MELNET_PRESETS, CodeMelNet
+from vqconvert.model.encoding import nearest_code
+from vqconvert.model.mel import LogMel
+
+
+@dataclass(frozen=True)
+class MelTrainConfig:
+    preset: str = "small"
+    steps: int = 20_000  # the cosine schedule's length; the run may stop earlier at max_minutes
+    max_minutes: float = 0.0  # stop after this much training time (0 = none); the cosine then ends here
+    batch_size: int = 16
+    crop_frames: int = 256  # 1.02 s of codes per crop
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    copies: int = 1  # pitch-shifted encodings of each utterance beside the unshifted one
+    perturb_semitones: float = 5.0  # each copy shifted by U(-p, p)
+    validate_every: int = 1000  # steps (0 = only at the end)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class MelUtt:
+    codes: list[torch.Tensor]  # [(F,) int16]: the unshifted audio's codes, then each pitch-shifted copy's
+    mel: torch.Tensor  # (n_mels, F) float16 log-mel of the unshifted audio
+    speaker: int  # index in the VQ-VAE's speaker table
+    name: str
+
+
+@torch.no_grad()
+def encode_codes(
+    model, audio: np.ndarray, copies: int, semitones: float, rng: np.random.Generator
+) -> list[torch.Tensor]:
+    """(T,) float32 audio, T a multiple of the hop -> [(F,) int16 codes] of it and of `copies` shifted versions.
+
+    In float32 and one piece (3x faster than `VQVAE.encode`'s exact float64 path): a rare near-tie may
+    pick the other code, which does not matter for training data."""
+    versions = [audio] + [pitch_shift(audio, float(rng.uniform(-semitones, semitones))) for _ in range(copies)]
+    codebook = model.quantizer.codebook.float()
+    out = []
+    for v in versions:
+        z = model.encoder(torch.from_numpy(np.ascontiguousarray(v, np.float32))[None])[0]
+        out.append(nearest_code(z.transpose(0, 1).float(), codebook).to(torch.int16))
+    return out
+
+
+def mel_targets(
+    codes: Sequence[Sequence[torch.Tensor]], audio: Iterable[np.ndarray], log_mel: LogMel
+) -> list[torch.Tensor]:
+    """Each utterance's (n_mels, F) float16 log-mel, F = its code count."""
+    out = []
+    for c, a in zip(codes, audio, strict=True):
+        with torch.no_grad():
+            m = log_mel(torch.from_numpy(np.ascontiguousarray(a))[None])[0]
+        out.append(m[:, : c[0].numel()].half())
+    return out
+
+
+def _lr(cfg: MelTrainConfig, progress: float) -> float:
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _batch(utts: Sequence[MelUtt], cfg: MelTrainConfig, rng: np.random.Generator, weights: np.ndarray):
+    """(B, crop) codes, (B,) speakers, (B, n_mels, crop) targets, (B, 1, crop) mask of real frames."""
+    crop, b = cfg.crop_frames, cfg.batch_size
+    n_mels = utts[0].mel.shape[0]
+    codes = torch.zeros(b, crop, dtype=torch.long)
+    mels = torch.zeros(b, n_mels, crop)
+    mask = torch.zeros(b, 1, crop)
+    picks = rng.choice(len(utts), size=b, p=weights)
+    for row, j in enumerate(picks):
+        u = utts[j]
+        n = u.mel.shape[1]
+        s = int(rng.integers(0, max(1, n - crop + 1)))
+        m = min(crop, n - s)
+        version = u.codes[int(rng.integers(len(u.codes)))]
+        codes[row, :m] = version[s : s + m].long()
+        mels[row, :, :m] = u.mel[:, s : s + m].float()
+        mask[row, :, :m] = 1.0
+    spk = torch.tensor([utts[j].speaker for j in picks])
+    return codes, spk, mels, mask
+
+
+@torch.no_grad()
+def evaluate(net: CodeMelNet, utts: Sequence[MelUtt]) -> dict:
+    """Whole held-out utterances (unshifted codes): {"l1", "speaker_gain", "utterances"}; the gain tells
+    each utterance it is the next speaker (in the table order of those present) instead of its own."""
+    if not utts:
+        return {"l1": None, "speaker_gain": None, "utterances": 0}
+    net.eval()
+    present = sorted({u.speaker for u in utts})
+    other = {s: present[(k + 1) % len(present)] for k, s in enumerate(present)}
+    own, wrong, frames = 0.0, 0.0, 0
+    for u in utts:
+        codes, target = u.codes[0].long()[None], u.mel.float()[None]
+        own += float((net(codes, torch.tensor([u.speaker])) - target).abs().mean(1).sum())
+        wrong += float((net(codes, torch.tensor([other[u.speaker]])) - target).abs().mean(1).sum())
+        frames += target.shape[2]
+    net.train()
+    gain = (wrong - own) / max(frames, 1) if len(present) > 1 else None
+    return {"l1": own / max(frames, 1), "speaker_gain": gain, "utterances": len(utts)}
+
+
+def train_melnet(
+    train: Sequence[MelUtt],
+    val: Sequence[MelUtt],
+    codebook_size: int,
+    n_speakers: int,
+    cfg: MelTrainConfig,
+    log: Callable[[str], None] = lambda _m: None,
+) -> tuple[CodeMelNet, dict]:
+    """A mel net fitted to `train`; returns it (eval mode) and its metrics (the last validation's,
+    steps, seconds, and the history of validations)."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    base = MELNET_PRESETS[cfg.preset]
+    net = CodeMelNet(
+        dataclasses.replace(base, codebook_size=codebook_size, n_speakers=n_speakers, n_mels=train[0].mel.shape[0])
+    )
+    net.init_bias(torch.cat([u.mel[:, ::8].float() for u in train[:500]], dim=1).mean(dim=1))
+    net.learnt[sorted({u.speaker for u in train})] = True
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
+    lengths = np.array([u.mel.shape[1] for u in train], np.float64)
+    weights = lengths / lengths.sum()
+    history, t0, step, loss_sum = [], time.monotonic(), 0, 0.0
+    while step < cfg.steps:
+        elapsed = time.monotonic() - t0
+        if cfg.max_minutes and elapsed >= 60 * cfg.max_minutes:
+            break
+        progress = step / cfg.steps
+        if cfg.max_minutes:
+            progress = max(progress, elapsed / (60 * cfg.max_minutes))
+        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1)) if step < cfg.warmup_steps else _lr(cfg, progress)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        codes, spk, mels, mask = _batch(train, cfg, rng, weights)
+        loss = ((net(codes, spk) - mels).abs() * mask).sum() / (mask.sum() * mels.shape[1])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        loss_sum += loss.item()
+        if cfg.validate_every and step % cfg.validate_every == 0:
+            history.append(_report(net, val, step, loss_sum / cfg.validate_every, time.monotonic() - t0, lr, log))
+            loss_sum = 0.0
+    seconds = time.monotonic() - t0
+    if not history or history[-1]["step"] != step:
+        history.append(_report(net, val, step, None, seconds, lr if step else cfg.lr, log))
+    net.eval()
+    last = history[-1]
+    metrics = {
+        "steps": step,
+        "seconds": round(seconds, 1),
+        "val_l1": last["val_l1"],
+        "val_speaker_gain": last["val_speaker_gain"],
+        "val_utterances": len(val),
+        "history": history,
+    }
+    return net, metrics
+
+
+def _report(net, val, step, train_l1, seconds, lr, log) -> dict:
+    m = evaluate(net, val)
+    row = {
+        "step": step,
+        "train_l1": train_l1,
+        "val_l1": m["l1"],
+        "val_speaker_gain": m["speaker_gain"],
+        "seconds": round(seconds, 1),
+        "lr": lr,
+    }
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    log(
+        f"step {step} ({seconds:.0f} s): train L1 {fmt(train_l1)}, held-out L1 {fmt(m['l1'])}, "
+        f"speaker gain {fmt(m['speaker_gain'])}"
+    )
+    return row
