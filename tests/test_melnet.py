@@ -133,6 +133,18 @@ def test_train_mel_writes_beside_the_model_and_refuses_to_overwrite(model_with_m
     assert res.exit_code == 1 and "exists" in res.output and "--force" in res.output
 
 
+def test_info_names_what_griffin_lim_renders(model_with_melnet, tiny_checkpoint):
+    import json
+
+    res = CliRunner().invoke(app, ["info", str(model_with_melnet), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["griffin_lim_renders"].startswith("the mel net tiny.mel.pt (2 speakers, 30 steps")
+    assert (
+        json.loads(CliRunner().invoke(app, ["info", str(tiny_checkpoint), "--json"]).output)["griffin_lim_renders"]
+        is None
+    )
+
+
 def test_griffin_lim_uses_the_mel_net(tmp_path, make_wav, model_with_melnet):
     from vqconvert.audio import load_audio
 

@@ -58,6 +58,7 @@ def model_info(loaded) -> dict:
         "bitrate": bitrate(cfg.sample_rate, cfg.hop, cfg.codebook_size),
         "decoder_receptive_field": cfg.receptive_field,
         "decoder_conditioning": _conditioning(cfg),
+        "griffin_lim_renders": _griffin_lim(loaded),
         "steps": loaded.step,
         "trained_steps_planned": train.get("steps"),
         "speakers": len(loaded.speakers),
@@ -78,6 +79,23 @@ def _conditioning(cfg) -> str:
             f"with the speaker; +-{cfg.cond_context} frames"
         )
     return f"{net}{head}; +-{cfg.cond_context} frames"
+
+
+def _griffin_lim(loaded) -> str | None:
+    """What `--vocoder griffin-lim` renders for this model, in words (None: it cannot)."""
+    from vqconvert.melnet.store import MelNetError, default_melnet_path, load_melnet
+
+    path = default_melnet_path(loaded.path)
+    if path.is_file():
+        try:
+            lm = load_melnet(path)
+            lm.check_model(loaded)
+        except MelNetError as err:
+            return f"nothing usable: {err}"
+        l1 = lm.metrics.get("val_l1")
+        score = f", held-out log-mel L1 {l1:.3f}" if isinstance(l1, float) else ""
+        return f"the mel net {path.name} ({len(lm.trained)} speakers, {lm.metrics.get('steps', '?')} steps{score})"
+    return "the model's mel head" if loaded.config.mel_bins > 0 else None
 
 
 def codes_info(path: str) -> dict:
