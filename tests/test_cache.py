@@ -202,3 +202,26 @@ def test_duration_sampling_visits_long_clips_in_proportion():
     assert sampling_indices(cache, [], "duration") == []
     with pytest.raises(ValueError, match="unknown sampling"):
         sampling_indices(cache, [0], "length")
+
+
+def test_two_builds_of_one_key_race_without_failing(vctk080_tree, tmp_path, monkeypatch):
+    """Two commands started on a cold cache both build it; the one that finishes second keeps the copy
+    the first installed instead of failing on the rename."""
+    import shutil
+
+    first = load_or_build_cache(vctk080_tree, tmp_path / "c", progress=False)
+    final = first.path
+    other = tmp_path / "other-process-copy"
+    shutil.move(str(final), other)  # cold again; `other` is what the other process will install
+    real_rename = os.rename
+
+    def racing_rename(src, dst):
+        if str(dst) == str(final) and ".tmp-" in str(src):
+            shutil.copytree(other, final)  # the other process got there first
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(cache_mod.os, "rename", racing_rename)
+    again = load_or_build_cache(vctk080_tree, tmp_path / "c", progress=False)
+    assert again.path == final and len(again) == len(first)
+    np.testing.assert_array_equal(again.audio(2), first.audio(2))
+    assert not [p for p in (tmp_path / "c").iterdir() if p.name.startswith(".tmp-")]

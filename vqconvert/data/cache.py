@@ -213,14 +213,32 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def _install(tmp: Path, final: Path) -> None:
-    """Move a finished build into place, replacing an older directory of the same key."""
+    """Move a finished build into place, replacing an older directory of the same key. When another
+    process installed a complete cache of this key meanwhile (two commands started on a cold cache),
+    that one stays and this build is dropped: both hold the same audio."""
     old = None
     if final.exists():
+        if _complete(final):
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         old = final.with_name(f".old-{final.name}-{os.getpid()}")
         os.rename(final, old)
-    os.rename(tmp, final)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not _complete(final):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _complete(path: Path) -> bool:
+    try:
+        AudioCache.open(path)
+    except (DataError, OSError):
+        return False
+    return True
 
 
 def _build(utts: Sequence[Utterance], settings: dict, key: str, cache_dir: Path, progress: bool, jobs: int) -> Path:
