@@ -64,7 +64,8 @@ lint: install
 
 demo: install
 	$(BIN)/vqconvert transfer data/samples/demo.wav --speaker flite-slt --speaker espeak-en-us-m3 --out-dir out/demo --force
-	@echo "converted data/samples/demo.wav (voice flite-awb) to two other voices:"; ls -1 out/demo/*.wav | sed 's/^/  /'
+	$(BIN)/vqconvert transfer data/samples/demo.wav --speaker flite-slt --speaker espeak-en-us-m3 --out-dir out/demo/griffin-lim --vocoder griffin-lim --force
+	@echo "converted data/samples/demo.wav (voice flite-awb) to two other voices (WaveNet; Griffin-Lim from the mel net):"; ls -1 out/demo/*.wav out/demo/griffin-lim/*.wav | sed 's/^/  /'
 
 bench: install
 	$(BIN)/python bench/generate.py

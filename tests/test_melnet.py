@@ -228,3 +228,12 @@ def test_render_refuses_a_speaker_the_net_never_heard(model_with_melnet):
     assert render_codes(loaded.model, codes, 0, n_iter=2, mel_net=lm.net).shape == (20 * loaded.config.hop,)
     with pytest.raises(ValueError, match="not trained on speaker #2"):
         render_codes(loaded.model, codes, 2, n_iter=2, mel_net=lm.net)
+
+
+def test_shipped_mel_net_fits_the_shipped_model():
+    from vqconvert.shipped import default_model_path
+
+    loaded = load_model(default_model_path())
+    lm = load_melnet(default_melnet_path(loaded.path))
+    lm.check_model(loaded)
+    assert lm.trained == loaded.speakers  # every voice of the shipped model renders
