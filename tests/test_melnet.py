@@ -237,3 +237,13 @@ def test_shipped_mel_net_fits_the_shipped_model():
     lm = load_melnet(default_melnet_path(loaded.path))
     lm.check_model(loaded)
     assert lm.trained == loaded.speakers  # every voice of the shipped model renders
+
+
+def test_mel_net_option_only_where_audio_is_rendered():
+    import click
+    import typer.main
+
+    cmd = typer.main.get_command(app)
+    has = {name: any("--mel-net" in p.opts for p in c.params) for name, c in cmd.commands.items()}
+    assert has["decode"] and has["transfer"] and has["evaluate"]
+    assert not has["encode"] and not has["train"] and isinstance(cmd, click.Group)

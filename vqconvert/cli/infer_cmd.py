@@ -89,7 +89,6 @@ def encode(
             "directory or file-name prefix when it is one of the model's speakers).",
         ),
     ] = None,
-    mel_net: MelNetOpt = None,
     chunk_seconds: ChunkOpt = 10.0,
     quiet: QuietOpt = False,
 ) -> None:
