@@ -226,7 +226,7 @@ def test_render_refuses_a_speaker_the_net_never_heard(model_with_melnet):
     lm = load_melnet(default_melnet_path(model_with_melnet))
     codes = torch.zeros(20, dtype=torch.long)
     assert render_codes(loaded.model, codes, 0, n_iter=2, mel_net=lm.net).shape == (20 * loaded.config.hop,)
-    with pytest.raises(ValueError, match="not trained on speaker #2"):
+    with pytest.raises(MelNetError, match="not trained on speaker #2"):
         render_codes(loaded.model, codes, 2, n_iter=2, mel_net=lm.net)
 
 
@@ -246,3 +246,36 @@ def test_mel_net_option_only_where_audio_is_rendered():
     has = {name: any("--mel-net" in p.opts for p in c.params) for name, c in cmd.commands.items()}
     assert has["decode"] and has["transfer"] and has["evaluate"]
     assert not has["encode"] and not has["train"] and not has["train-mel"]
+
+
+def test_evaluate_renders_with_the_mel_net(tmp_path, model_with_melnet):
+    import json
+
+    corpus = write_tiny_corpus(tmp_path / "corpus", per_speaker=2, seconds=0.25)
+    base = [
+        "evaluate",
+        "-m",
+        str(model_with_melnet),
+        "--split",
+        "all",
+        "--limit",
+        "4",
+        "--vocoder",
+        "griffin-lim",
+        "--skip",
+        "nll,mcd,stoi,pesq,speaker,asr",
+        "--json",
+        "-q",
+    ]
+    shutil.rmtree(corpus / "spk-c")
+    res = CliRunner().invoke(app, [*base, str(corpus), "--targets", "spk-a,spk-b"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout[res.stdout.index("{") :])
+    assert out["settings"]["vocoder"] == "griffin-lim" and out["settings"]["mel_net"].endswith("tiny.mel.pt")
+    # a named target the mel net never heard: one line before anything runs
+    res = CliRunner().invoke(app, [*base, str(corpus), "--targets", "spk-c"])
+    assert res.exit_code == 1 and "not trained on speaker 'spk-c'" in res.output and "Traceback" not in res.output
+    # a source voice it never heard (its reconstruction): one line too, not a traceback
+    write_tiny_corpus(tmp_path / "all", per_speaker=2, seconds=0.25)
+    res = CliRunner().invoke(app, [*base, str(tmp_path / "all"), "--targets", "spk-a"])
+    assert res.exit_code == 1 and "not trained on speaker" in res.output and "Traceback" not in res.output

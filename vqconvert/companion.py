@@ -1,5 +1,6 @@
 """Files that live beside a VQ-VAE checkpoint and serve its codes (the code prior `X.prior.pt`, the mel
-net `X.mel.pt`): their default path, and the weights-only read with one-line errors both share."""
+net `X.mel.pt`): their default path, the atomic write and the weights-only read with one-line errors
+that both share."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from pathlib import Path
 
 import torch
 
-from vqconvert.checkpoint import unpickling_reason
+from vqconvert.checkpoint import atomic_torch_save, unpickling_reason
 
 
 def companion_path(model_path: str | Path, suffix: str) -> Path:
     """`models/X.pt` -> `models/X{suffix}`; a run directory's latest.pt -> latest{suffix} beside it."""
     p = Path(model_path)
     return p.with_name(p.name[: -len(".pt")] + suffix if p.name.endswith(".pt") else p.name + suffix)
+
+
+def write_companion(path: str | Path, fmt: str, version: int, fields: dict) -> None:
+    """`fields` tagged with format `fmt` and `version`, saved atomically to `path`."""
+    atomic_torch_save({"format": fmt, "version": version, **fields}, Path(path))
 
 
 def read_companion(path: str | Path, fmt: str, version: int, what: str, error: type[Exception], hint: str) -> dict:

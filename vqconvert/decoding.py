@@ -220,7 +220,13 @@ def decode_codes(
         return sinks[job.key]
 
     results = decode_jobs(
-        model, jobs, sampling, open_memory, batch_size=batch_size, progress=progress, vocoder=vocoder,
+        model,
+        jobs,
+        sampling,
+        open_memory,
+        batch_size=batch_size,
+        progress=progress,
+        vocoder=vocoder,
         mel_net=mel_net,
     )
     for _job, err in results:

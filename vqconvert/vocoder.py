@@ -45,7 +45,9 @@ def render_codes(model, codes: torch.Tensor, speaker: int, n_iter: int = GL_ITER
     """(F,) code indices -> waveform by Griffin-Lim in `speaker`'s voice, from `mel_net` (a
     vqconvert.melnet.CodeMelNet reading this model's codes) when given, else from the model's mel head."""
     if mel_net is not None and not bool(mel_net.learnt[int(speaker)]):
-        raise ValueError(f"the mel net was not trained on speaker #{int(speaker)}")
+        from vqconvert.melnet.store import MelNetError
+
+        raise MelNetError(f"the mel net was not trained on speaker #{int(speaker)}")
     dev = next(model.parameters()).device
     c, s = codes.reshape(1, -1).to(dev), torch.tensor([int(speaker)], device=dev)
     with torch.no_grad():

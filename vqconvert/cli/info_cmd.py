@@ -83,19 +83,17 @@ def _conditioning(cfg) -> str:
 
 def _griffin_lim(loaded) -> str | None:
     """What `--vocoder griffin-lim` renders for this model, in words (None: it cannot)."""
-    from vqconvert.melnet.store import MelNetError, default_melnet_path, load_melnet
+    from vqconvert.melnet.store import MelNetError, find_melnet
 
-    path = default_melnet_path(loaded.path)
-    if path.is_file():
-        try:
-            lm = load_melnet(path)
-            lm.check_model(loaded)
-        except MelNetError as err:
-            return f"nothing usable: {err}"
-        l1 = lm.metrics.get("val_l1")
-        score = f", held-out log-mel L1 {l1:.3f}" if isinstance(l1, float) else ""
-        return f"the mel net {path.name} ({len(lm.trained)} speakers, {lm.metrics.get('steps', '?')} steps{score})"
-    return "the model's mel head" if loaded.config.mel_bins > 0 else None
+    try:
+        lm = find_melnet(loaded)
+    except MelNetError as err:
+        return f"nothing usable: {err}"
+    if lm is None:
+        return "the model's mel head" if loaded.config.mel_bins > 0 else None
+    l1 = lm.metrics.get("val_l1")
+    score = f", held-out log-mel L1 {l1:.3f}" if isinstance(l1, float) else ""
+    return f"the mel net {lm.path.name} ({len(lm.trained)} speakers, {lm.metrics.get('steps', '?')} steps{score})"
 
 
 def codes_info(path: str) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vqconvert.cli.common import fail, resolve_device
@@ -10,6 +9,8 @@ from vqconvert.cli.report import one_line
 from vqconvert.errors import CheckpointError, VQConvertError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from vqconvert.checkpoint import LoadedModel
     from vqconvert.melnet.store import LoadedMelNet
 
@@ -26,7 +27,7 @@ def check_vocoder(loaded: LoadedModel, vocoder: str, mel_net: str | Path | None 
     """Exit 2 for an unknown --vocoder; for griffin-lim, the mel net to render with (`mel_net`, else the
     one beside the model, NAME.mel.pt), None for the model's own mel head; exit 1 with one line when
     there is neither or the mel net is broken or of another model."""
-    from vqconvert.melnet.store import MelNetError, default_melnet_path, load_melnet
+    from vqconvert.melnet.store import MelNetError, find_melnet
     from vqconvert.vocoder import VOCODERS
 
     if vocoder not in VOCODERS:
@@ -35,19 +36,15 @@ def check_vocoder(loaded: LoadedModel, vocoder: str, mel_net: str | Path | None 
         if mel_net is not None:
             fail("--mel-net is for --vocoder griffin-lim", 2)
         return None
-    path = Path(mel_net) if mel_net is not None else default_melnet_path(loaded.path)
-    if mel_net is None and not path.is_file():
-        if loaded.config.mel_bins > 0:
-            return None
-        fail(
-            f"{loaded.path}: this model has no mel head and no mel net beside it ({path.name}), so --vocoder "
-            "griffin-lim cannot render it (train one with `vqconvert train-mel`)"
-        )
     try:
-        found = load_melnet(path, next(loaded.model.parameters()).device)
-        found.check_model(loaded)
+        found = find_melnet(loaded, mel_net, next(loaded.model.parameters()).device)
     except MelNetError as err:
         fail(one_line(str(err)))
+    if found is None and loaded.config.mel_bins <= 0:
+        fail(
+            f"{loaded.path}: this model has no mel head and no mel net beside it, so --vocoder griffin-lim "
+            "cannot render it (train one with `vqconvert train-mel`)"
+        )
     return found
 
 

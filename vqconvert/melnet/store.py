@@ -10,8 +10,7 @@ from pathlib import Path
 
 import torch
 
-from vqconvert.checkpoint import atomic_torch_save
-from vqconvert.companion import companion_path, read_companion
+from vqconvert.companion import companion_path, read_companion, write_companion
 from vqconvert.errors import CheckpointError
 from vqconvert.melnet.model import CodeMelNet, MelNetConfig
 
@@ -62,6 +61,18 @@ def default_melnet_path(model_path: str | Path) -> Path:
     return companion_path(model_path, SUFFIX)
 
 
+def find_melnet(loaded, path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedMelNet | None:
+    """The mel net for `loaded` (a LoadedModel), checked against it: `path`, else NAME.mel.pt beside the
+    model, None when there is none there; MelNetError for a missing `path`, a broken file or another
+    model's net."""
+    p = Path(path) if path is not None else default_melnet_path(loaded.path)
+    if path is None and not p.is_file():
+        return None
+    found = load_melnet(p, device)
+    found.check_model(loaded)
+    return found
+
+
 def save_melnet(
     path: str | Path,
     net: CodeMelNet,
@@ -72,9 +83,7 @@ def save_melnet(
     metrics: dict | None = None,
     train: dict | None = None,
 ) -> None:
-    payload = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
+    fields = {
         "melnet_config": net.cfg.to_dict(),
         "speakers": list(speakers),
         "trained_speakers": list(trained),
@@ -83,7 +92,7 @@ def save_melnet(
         "metrics": metrics or {},
         "train": train or {},
     }
-    atomic_torch_save(payload, Path(path))
+    write_companion(path, FORMAT, FORMAT_VERSION, fields)
 
 
 def load_melnet(path: str | Path, device: str | torch.device = "cpu") -> LoadedMelNet:

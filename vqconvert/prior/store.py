@@ -1,7 +1,7 @@
 """The prior's own small checkpoint file, beside the VQ-VAE it models (e.g. `models/X.prior.pt` for
 `models/X.pt`): format tag and version, config, the speaker table it was trained with, the fingerprint and
 K of the VQ-VAE whose codes it models, weights and metrics. Written atomically with
-`vqconvert.checkpoint.atomic_torch_save`, loaded with weights_only=True and strict=True; a prior is
+`vqconvert.companion.write_companion`, loaded with weights_only=True and strict=True; a prior is
 refused with one line against a model of another fingerprint."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import torch
 
-from vqconvert.checkpoint import atomic_torch_save
-from vqconvert.companion import companion_path, read_companion
+from vqconvert.companion import companion_path, read_companion, write_companion
 from vqconvert.errors import CheckpointError
 from vqconvert.prior.model import CodePrior, PriorConfig
 
@@ -65,9 +64,7 @@ def save_prior(
     metrics: dict | None = None,
     train: dict | None = None,
 ) -> None:
-    payload = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
+    fields = {
         "prior_config": prior.cfg.to_dict(),
         "speakers": list(speakers),
         "vqvae_fingerprint": str(fingerprint),
@@ -76,7 +73,7 @@ def save_prior(
         "metrics": metrics or {},
         "train": train or {},
     }
-    atomic_torch_save(payload, Path(path))
+    write_companion(path, FORMAT, FORMAT_VERSION, fields)
 
 
 def load_prior(path: str | Path, device: str | torch.device = "cpu") -> LoadedPrior:
