@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from vqconvert.cli.common import ModelOpt, fail
+from vqconvert.cli.common import DeviceOpt, ModelOpt, fail, resolve_device
 from vqconvert.cli.enroll_cmd import ThreadsOpt, set_threads
 from vqconvert.melnet.train import MelTrainConfig
 
@@ -56,6 +56,7 @@ def train_mel_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Initialisation, crop and perturbation seed.")] = D.seed,
     cache_dir: Annotated[str, typer.Option("--cache-dir", help="Audio cache and encoded codes live here.")] = "cache",
     threads: ThreadsOpt = 0,
+    device: DeviceOpt = "auto",
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
@@ -78,7 +79,8 @@ def train_mel_cmd(
         fail(f"--preset {preset!r}: choose from {', '.join(MELNET_PRESETS)}", 2)
     set_threads(threads)
     say = (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    loaded = load_cli_model(model, "cpu")
+    dev = resolve_device(device)
+    loaded = load_cli_model(model, dev)
     out = output or default_melnet_path(loaded.path)
     cfg = MelTrainConfig(
         preset=preset,
@@ -104,7 +106,7 @@ def train_mel_cmd(
         f"train-mel: {len(train)} utterances ({frames / 250 / 3600:.2f} h) for training, {len(val)} held out; "
         f"{len(trained)} speakers"
     )
-    net, metrics = train_melnet(train, val, loaded.config.codebook_size, len(loaded.speakers), cfg, log=say)
+    net, metrics = train_melnet(train, val, loaded.config.codebook_size, len(loaded.speakers), cfg, log=say, device=dev)
     try:
         if out.exists() and not force:  # appeared while training
             check_output(out, force, " (use --force)")

@@ -61,8 +61,8 @@ def encode_codes(
     codebook = model.quantizer.codebook.float()
     out = []
     for v in versions:
-        z = model.encoder(torch.from_numpy(np.ascontiguousarray(v, np.float32))[None])[0]
-        out.append(nearest_code(z.transpose(0, 1).float(), codebook).to(torch.int16))
+        z = model.encoder(torch.from_numpy(np.ascontiguousarray(v, np.float32))[None].to(codebook.device))[0]
+        out.append(nearest_code(z.transpose(0, 1).float(), codebook).to(torch.int16).cpu())
     return out
 
 
@@ -110,13 +110,14 @@ def evaluate(net: CodeMelNet, utts: Sequence[MelUtt]) -> dict:
     if not utts:
         return {"l1": None, "speaker_gain": None, "utterances": 0}
     net.eval()
+    dev = net.out.weight.device
     present = sorted({u.speaker for u in utts})
     other = {s: present[(k + 1) % len(present)] for k, s in enumerate(present)}
     own, wrong, frames = 0.0, 0.0, 0
     for u in utts:
-        codes, target = u.codes[0].long()[None], u.mel.float()[None]
-        own += float((net(codes, torch.tensor([u.speaker])) - target).abs().mean(1).sum())
-        wrong += float((net(codes, torch.tensor([other[u.speaker]])) - target).abs().mean(1).sum())
+        codes, target = u.codes[0].long()[None].to(dev), u.mel.float()[None].to(dev)
+        own += float((net(codes, torch.tensor([u.speaker], device=dev)) - target).abs().mean(1).sum())
+        wrong += float((net(codes, torch.tensor([other[u.speaker]], device=dev)) - target).abs().mean(1).sum())
         frames += target.shape[2]
     net.train()
     gain = (wrong - own) / max(frames, 1) if len(present) > 1 else None
@@ -130,9 +131,10 @@ def train_melnet(
     n_speakers: int,
     cfg: MelTrainConfig,
     log: Callable[[str], None] = lambda _m: None,
+    device: str | torch.device = "cpu",
 ) -> tuple[CodeMelNet, dict]:
-    """A mel net fitted to `train`; returns it (eval mode) and its metrics (the last validation's,
-    steps, seconds, and the history of validations)."""
+    """A mel net fitted to `train` on `device`; returns it (eval mode, on the CPU) and its metrics (the
+    last validation's, steps, seconds, and the history of validations)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     base = MELNET_PRESETS[cfg.preset]
@@ -141,6 +143,7 @@ def train_melnet(
     )
     net.init_bias(torch.cat([u.mel[:, ::8].float() for u in train[:500]], dim=1).mean(dim=1))
     net.learnt[sorted({u.speaker for u in train})] = True
+    net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
     lengths = np.array([u.mel.shape[1] for u in train], np.float64)
     weights = lengths / lengths.sum()
@@ -155,7 +158,7 @@ def train_melnet(
         lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1)) if step < cfg.warmup_steps else _lr(cfg, progress)
         for g in opt.param_groups:
             g["lr"] = lr
-        codes, spk, mels, mask = _batch(train, cfg, rng, weights)
+        codes, spk, mels, mask = (t.to(device) for t in _batch(train, cfg, rng, weights))
         loss = ((net(codes, spk) - mels).abs() * mask).sum() / (mask.sum() * mels.shape[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -169,7 +172,7 @@ def train_melnet(
     seconds = time.monotonic() - t0
     if not history or history[-1]["step"] != step:
         history.append(_report(net, val, step, None, seconds, lr if step else cfg.lr, log))
-    net.eval()
+    net.eval().cpu()
     last = history[-1]
     metrics = {
         "steps": step,
