@@ -15,7 +15,7 @@ from vqconvert.checkpoint import load_model
 from vqconvert.cli import app
 from vqconvert.melnet.model import MELNET_PRESETS, CodeMelNet, MelNetConfig
 from vqconvert.melnet.store import MelNetError, default_melnet_path, load_melnet, save_melnet
-from vqconvert.melnet.train import MelTrainConfig, MelUtt, evaluate, train_melnet
+from vqconvert.melnet.train import MelTrainConfig, MelUtt, evaluate, mel_loss, train_melnet
 
 SPEAKERS = ["spk-a", "spk-b", "spk-c"]
 
@@ -64,6 +64,35 @@ def test_training_learns_codes_and_speaker():
     # a time budget stops it early
     _, quick = train_melnet(train, val, 8, 3, dataclasses.replace(cfg, steps=10**6, max_minutes=0.02))
     assert 0 < quick["steps"] < 10**6
+
+
+def test_mel_loss_masks_padding_and_the_delta_term_penalises_blur():
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(2, 8, 30, generator=g)
+    mask = torch.ones(2, 1, 30)
+    mask[1, :, 20:] = 0
+    pred = target.clone()
+    pred[1, :, 20:] += 100.0  # padding: ignored
+    assert mel_loss(pred, target, mask, 1.0)[0] == pytest.approx(0.0, abs=1e-6)
+    # a blurred prediction (each bin's mean) against a noisy one of the same plain L1
+    blur = target.mean(dim=2, keepdim=True).expand_as(target)
+    l1_blur = mel_loss(blur, target, mask)[1]
+    noisy = target + l1_blur * torch.sign(torch.randn(target.shape, generator=g))
+    loss_blur, plain_blur = mel_loss(blur, target, mask, 1.0)
+    loss_noisy, plain_noisy = mel_loss(noisy, target, mask, 1.0)
+    assert plain_noisy == pytest.approx(float(plain_blur), rel=1e-4)
+    assert loss_blur > plain_blur and loss_noisy > plain_noisy
+    assert mel_loss(blur, target, mask, 0.0)[0] == plain_blur
+    # differences along time: the blur misses the target's, so the delta term is what it pays
+    assert loss_blur - plain_blur > 0.5 * float(plain_blur)
+
+
+def test_delta_weight_trains():
+    cfg = MelTrainConfig(preset="tiny", steps=40, batch_size=4, crop_frames=16, validate_every=0, copies=0)
+    _, plain = train_melnet(_utts(12, 0), _utts(3, 1), 8, 3, cfg)
+    _, delta = train_melnet(_utts(12, 0), _utts(3, 1), 8, 3, dataclasses.replace(cfg, delta_weight=1.0))
+    assert delta["steps"] == 40 and delta["val_l1"] != plain["val_l1"]
+    assert delta["history"][-1]["val_l1"] == delta["val_l1"]
 
 
 def test_file_roundtrip_and_refusals(tmp_path, tiny_checkpoint):
@@ -118,6 +147,8 @@ def model_with_melnet(tmp_path_factory, tiny_checkpoint):
             str(base / "cache"),
             "--validate-every",
             "10",
+            "--delta-weight",
+            "0.5",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -128,6 +159,7 @@ def model_with_melnet(tmp_path_factory, tiny_checkpoint):
 def test_train_mel_writes_beside_the_model_and_refuses_to_overwrite(model_with_melnet):
     lm = load_melnet(default_melnet_path(model_with_melnet))
     assert lm.trained == ["spk-a", "spk-b"] and lm.metrics["steps"] == 30 and lm.train["copies"] == 1
+    assert lm.train["delta_weight"] == 0.5
     assert len(lm.metrics["history"]) == 3
     res = CliRunner().invoke(app, ["train-mel", "nowhere", "-m", str(model_with_melnet), "--steps", "1"])
     assert res.exit_code == 1 and "exists" in res.output and "--force" in res.output

@@ -38,6 +38,12 @@ def train_mel_cmd(
         int, typer.Option("--crop-frames", min=8, help="Codes per crop (250 = 1 s).")
     ] = D.crop_frames,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW).")] = D.lr,
+    delta_weight: Annotated[
+        float,
+        typer.Option(
+            "--delta-weight", min=0.0, help="Add this x the L1 of time and frequency differences (sharper log-mels)."
+        ),
+    ] = D.delta_weight,
     copies: Annotated[
         int, typer.Option("--copies", min=0, help="Pitch-shifted encodings of each utterance besides the original.")
     ] = D.copies,
@@ -89,6 +95,7 @@ def train_mel_cmd(
         batch_size=batch_size,
         crop_frames=crop_frames,
         lr=lr,
+        delta_weight=delta_weight,
         copies=copies,
         perturb_semitones=perturb_semitones,
         validate_every=validate_every,
