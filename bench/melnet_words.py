@@ -4,6 +4,7 @@ of their true log-mel (the ceiling of this rendering) and, with --wavenet T, the
 
     python bench/melnet_words.py corpus/synth --model M.pt --mel-net M.mel.pt [--mel-net OTHER.mel.pt]
         [--held-out 'flite-awb_000?' ...] [--convert-to flite-slt,festival-kal] [--wavenet 0.8] [--json OUT]
+        [--sharpen 1.2 ...]
 
 Held out by default: utterances _0000-_0009 of flite-awb, flite-rms, flite-slt and festival-kal (40 clips,
 149 s, 465 words), the clips of bench/code_mel_ceiling.py; train the mel net with the same --holdout globs.
@@ -39,6 +40,12 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def sharpen(log_mel: torch.Tensor, factor: float) -> torch.Tensor:
+    """(n_mels, F) -> each bin's deviations from its mean over the utterance scaled by `factor`."""
+    mean = log_mel.mean(dim=1, keepdim=True)
+    return mean + factor * (log_mel - mean)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("corpora", nargs="+")
@@ -48,6 +55,14 @@ def main() -> None:
     ap.add_argument("--convert-to", default="", help="comma-separated voices to convert every clip to")
     ap.add_argument("--wavenet", type=float, action="append", default=[], help="also the WaveNet at this temperature")
     ap.add_argument("--gl-iters", type=int, default=GL_ITERS)
+    ap.add_argument(
+        "--sharpen",
+        type=float,
+        action="append",
+        default=[],
+        help="also render each mel net's log-mel with its deviations from each bin's utterance mean scaled "
+        "by this factor (global-variance compensation; repeatable)",
+    )
     ap.add_argument("--cache-dir", default="cache")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="append the rows to this JSON-lines file")
@@ -107,6 +122,10 @@ def main() -> None:
                 mels = {i: lm.net(codes[i][None], torch.tensor([spk[i] if voice is None else voice]))[0] for i in held}
             sel = held if voice is None else [i for i in held if spk[i] != voice]
             judge(f"mel net {path}", {i: griffin_lim(mels[i], sr, hop, args.gl_iters) for i in sel}, mels, voice)
+            for a in args.sharpen:
+                sharp = {i: sharpen(m, a) for i, m in mels.items()}
+                wavs = {i: griffin_lim(sharp[i], sr, hop, args.gl_iters) for i in sel}
+                judge(f"mel net {path} sharpen {a:g}", wavs, sharp, voice)
     for t in args.wavenet:
         for voice in [None, *targets]:
             sel = held if voice is None else [i for i in held if spk[i] != voice]

@@ -54,11 +54,14 @@ def _spread(frames_total: int, frames: int, count: int) -> list[int]:
     return [round(last * k / max(count - 1, 1)) for k in range(count)]
 
 
-def closest_speaker(loaded, clips: list, seconds: float = CLOSEST_SECONDS) -> tuple[int, float]:
+def closest_speaker(
+    loaded, clips: list, seconds: float = CLOSEST_SECONDS, candidates: list[int] | None = None
+) -> tuple[int, float]:
     """(speaker index, bits/sample): the model's speaker under which the decoder's teacher-forced NLL of
     `clips` ((T,) float32 arrays of one voice) is lowest. The clips go through
     `vqconvert.enroll.prepare_clips` (silence trimmed, encoded); every speaker is scored by
-    `vqconvert.enroll.score` on the same `seconds` of windows of 0.25 s, spread evenly over the clips."""
+    `vqconvert.enroll.score` on the same `seconds` of windows of 0.25 s, spread evenly over the clips.
+    `candidates`: the speaker indices to choose from (default: all)."""
     import math
 
     from vqconvert.enroll import prepare_clips, score
@@ -68,8 +71,8 @@ def closest_speaker(loaded, clips: list, seconds: float = CLOSEST_SECONDS) -> tu
     frames = max(1, min(round(WINDOW_SECONDS * model.cfg.sample_rate / model.cfg.hop), *(c.numel() for c, _ in items)))
     per_clip = max(1, math.ceil(seconds / WINDOW_SECONDS / len(items)))
     windows = [(i, s) for i, (c, _) in enumerate(items) for s in _spread(c.numel(), frames, per_clip)]
-    scores = [score(model, items, windows, frames, j, batch=8) for j in range(len(loaded.speakers))]
-    best = min(range(len(scores)), key=scores.__getitem__)
+    scores = {j: score(model, items, windows, frames, j, batch=8) for j in candidates or range(len(loaded.speakers))}
+    best = min(scores, key=scores.__getitem__)
     return best, scores[best]
 
 
@@ -161,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             groups.setdefault(clip.name if args.closest_per == "clip" else clip.name.split("/")[0], []).append(clip)
         for group, members in groups.items():
             t0 = time.monotonic()
-            choice = closest_speaker(loaded, [audios[c.name] for c in members], args.closest_seconds)
+            # a mel net renders only the voices it learnt: the closest is chosen among those
+            learnt = None if mel_net is None else [int(j) for j in mel_net.net.learnt.nonzero().flatten()]
+            choice = closest_speaker(loaded, [audios[c.name] for c in members], args.closest_seconds, learnt)
             recon_voice.update({c.name: choice for c in members})
             print(
                 f"closest speaker of {group} ({len(members)} clips): {loaded.speakers[choice[0]]} "

@@ -125,3 +125,14 @@ def test_end_to_end_tiny(tiny_checkpoint: Path, tmp_path: Path) -> None:
     assert "source.wav" in wavs and "to.spk-b.wav" in wavs and "to.spk-c.wav" in wavs
     assert any(w.startswith("recon.") for w in wavs)
     assert sf.info(out / "cards_001" / "to.spk-b.wav").frames == int(0.6 * 16000)
+
+
+def test_closest_speaker_only_among_candidates(tiny_checkpoint: Path) -> None:
+    from vqconvert.checkpoint import load_model
+
+    loaded = load_model(tiny_checkpoint)
+    clip = (0.1 * np.sin(np.linspace(0, 400, 8000))).astype(np.float32)
+    best, bits = rs.closest_speaker(loaded, [clip], 0.5)
+    assert 0 <= best < len(loaded.speakers) and bits > 0
+    others = [j for j in range(len(loaded.speakers)) if j != best]
+    assert rs.closest_speaker(loaded, [clip], 0.5, others)[0] in others
