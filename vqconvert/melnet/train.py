@@ -79,18 +79,22 @@ def mel_targets(
     return out
 
 
+def _masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |a - b| over the (B, C, F) entries where the (B, 1, F) mask is 1."""
+    return ((a - b).abs() * mask).sum() / (mask.sum() * a.shape[1]).clamp(min=1)
+
+
 def mel_loss(
     pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, delta_weight: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, its plain L1 part): the masked L1 of (B, n_mels, F) log-mels, plus `delta_weight` x the L1 of
     their differences along time and along frequency (L1 alone is minimised by an average that blurs onsets
     and formants, which the differences penalise). mask: (B, 1, F), 1 on real frames."""
-    l1 = ((pred - target).abs() * mask).sum() / (mask.sum() * target.shape[1])
+    l1 = _masked_l1(pred, target, mask)
     loss = l1
     if delta_weight:
-        pair = mask[:, :, 1:] * mask[:, :, :-1]
-        dt = ((pred.diff(dim=2) - target.diff(dim=2)).abs() * pair).sum() / (pair.sum() * target.shape[1]).clamp(min=1)
-        df = ((pred.diff(dim=1) - target.diff(dim=1)).abs() * mask).sum() / (mask.sum() * (target.shape[1] - 1))
+        dt = _masked_l1(pred.diff(dim=2), target.diff(dim=2), mask[:, :, 1:] * mask[:, :, :-1])
+        df = _masked_l1(pred.diff(dim=1), target.diff(dim=1), mask)
         loss = l1 + delta_weight * (dt + df)
     return loss, l1.detach()
 
