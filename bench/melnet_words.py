@@ -31,7 +31,7 @@ from vqconvert.evaluation import judges
 from vqconvert.melnet.store import load_melnet
 from vqconvert.model.mel import LogMel
 from vqconvert.sampling import SamplingOptions
-from vqconvert.vocoder import GL_ITERS, griffin_lim
+from vqconvert.vocoder import GL_ITERS, GL_MOMENTUM, griffin_lim
 
 HELD_OUT = ("flite-awb_000?", "flite-rms_000?", "flite-slt_000?", "festival-kal_000?")
 
@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--convert-to", default="", help="comma-separated voices to convert every clip to")
     ap.add_argument("--wavenet", type=float, action="append", default=[], help="also the WaveNet at this temperature")
     ap.add_argument("--gl-iters", type=int, default=GL_ITERS)
+    ap.add_argument("--gl-momentum", type=float, default=GL_MOMENTUM, help="fast Griffin-Lim's momentum (0 = plain)")
     ap.add_argument(
         "--sharpen",
         type=float,
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--json", help="append the rows to this JSON-lines file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    gl = (args.gl_iters, 0, args.gl_momentum)  # griffin_lim's n_iter, seed, momentum
     loaded = load_model(args.model)
     model, hop, sr = loaded.model, loaded.config.hop, loaded.config.sample_rate
     cache = load_or_build_cache(args.corpora, args.cache_dir)
@@ -113,7 +115,7 @@ def main() -> None:
         )
 
     judge("source", audio)
-    judge("Griffin-Lim of the true log-mel", {i: griffin_lim(true[i], sr, hop, args.gl_iters) for i in held}, true)
+    judge("Griffin-Lim of the true log-mel", {i: griffin_lim(true[i], sr, hop, *gl) for i in held}, true)
     for path in args.mel_net:
         lm = load_melnet(path)
         lm.check_model(loaded)
@@ -121,10 +123,10 @@ def main() -> None:
             with torch.no_grad():
                 mels = {i: lm.net(codes[i][None], torch.tensor([spk[i] if voice is None else voice]))[0] for i in held}
             sel = held if voice is None else [i for i in held if spk[i] != voice]
-            judge(f"mel net {path}", {i: griffin_lim(mels[i], sr, hop, args.gl_iters) for i in sel}, mels, voice)
+            judge(f"mel net {path}", {i: griffin_lim(mels[i], sr, hop, *gl) for i in sel}, mels, voice)
             for a in args.sharpen:
                 sharp = {i: sharpen(m, a) for i, m in mels.items()}
-                wavs = {i: griffin_lim(sharp[i], sr, hop, args.gl_iters) for i in sel}
+                wavs = {i: griffin_lim(sharp[i], sr, hop, *gl) for i in sel}
                 judge(f"mel net {path} sharpen {a:g}", wavs, sharp, voice)
     for t in args.wavenet:
         for voice in [None, *targets]:

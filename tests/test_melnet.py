@@ -311,3 +311,28 @@ def test_evaluate_renders_with_the_mel_net(tmp_path, model_with_melnet):
     write_tiny_corpus(tmp_path / "all", per_speaker=2, seconds=0.25)
     res = CliRunner().invoke(app, [*base, str(tmp_path / "all"), "--targets", "spk-a"])
     assert res.exit_code == 1 and "not trained on speaker" in res.output and "Traceback" not in res.output
+
+
+def test_tune_encoder_bench_writes_a_matching_pair(tmp_path, model_with_melnet):
+    """bench/tune_encoder.py: the tuned model and its folded mel net load and fit each other."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    base = model_with_melnet.parent
+    out = tmp_path / "tuned"
+    cmd = [sys.executable, str(root / "bench" / "tune_encoder.py"), str(base / "corpus"), "--model",
+           str(model_with_melnet), "--mel-net", str(default_melnet_path(model_with_melnet)), "--steps", "3",
+           "--max-minutes", "0", "--batch-size", "2", "--validate-every", "0", "--cache-dir", str(base / "cache"),
+           "-o", str(out), "--json", str(tmp_path / "log.jsonl")]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=300)
+    assert res.returncode == 0, res.stderr
+    tuned, original = load_model(f"{out}.pt"), load_model(model_with_melnet)
+    assert tuned.fingerprint != original.fingerprint and tuned.speakers == original.speakers
+    net = load_melnet(f"{out}.mel.pt")
+    net.check_model(tuned)
+    assert net.trained == ["spk-a", "spk-b"] and net.metrics["steps"] == 3
+    row = json.loads((tmp_path / "log.jsonl").read_text())
+    assert row["steps"] == 3 and row["freeze_encoder"] is False and 0.0 <= row["codes_changed"] <= 1.0

@@ -10,16 +10,23 @@ import torch
 from vqconvert.model.mel import N_FFT, mel_filterbank
 
 GL_ITERS = 32
+GL_MOMENTUM = 0.0  # 0 = plain Griffin-Lim; ~0.99 = the "fast" variant (Perraudin et al. 2013)
 VOCODERS = ("wavenet", "griffin-lim")
 
 
 def griffin_lim(
-    log_mel: torch.Tensor | np.ndarray, sample_rate: int, hop: int, n_iter: int = GL_ITERS, seed: int = 0
+    log_mel: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    hop: int,
+    n_iter: int = GL_ITERS,
+    seed: int = 0,
+    momentum: float = GL_MOMENTUM,
 ) -> np.ndarray:
     """(n_mels, F) log mel magnitudes (vqconvert.model.mel.LogMel's) -> (F * hop,) float32 waveform.
 
     The mel magnitudes go back to a linear spectrogram through the filterbank's pseudo-inverse (clipped
-    at 0), then Griffin-Lim finds a phase for it."""
+    at 0), then Griffin-Lim finds a phase for it; with `momentum` > 0 each phase update extrapolates from
+    the previous one (fast Griffin-Lim)."""
     import librosa
 
     m = np.exp(np.asarray(torch.as_tensor(log_mel).detach().float().cpu(), dtype=np.float64))
@@ -32,9 +39,12 @@ def griffin_lim(
     # with a fixed start: start from our own seeded phase, so previews are reproducible.
     stft = spec * angles
     y = librosa.istft(stft, hop_length=hop, n_fft=N_FFT, length=frames * hop)
+    previous = 0.0
     for _ in range(n_iter):
         rebuilt = librosa.stft(y, n_fft=N_FFT, hop_length=hop, center=True)[:, :frames]
-        stft = spec * np.exp(1j * np.angle(rebuilt))
+        step = rebuilt - (momentum / (1 + momentum)) * previous if momentum else rebuilt
+        previous = rebuilt
+        stft = spec * np.exp(1j * np.angle(step))
         y = librosa.istft(stft, hop_length=hop, n_fft=N_FFT, length=frames * hop)
     y = np.asarray(y, np.float32)
     peak = float(np.abs(y).max()) if y.size else 0.0

@@ -66,7 +66,12 @@ class CodeMelNet(nn.Module):
             self.out.bias.copy_(mean_log_mel.to(self.out.bias))
 
     def forward(self, codes: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        x = (self.code(codes) + self.speaker(speaker)[:, None]).transpose(1, 2)
+        return self.from_embedded(self.code(codes), speaker)
+
+    def from_embedded(self, emb: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """(B, F, C) code embeddings (what `self.code` gives, or anything in its place), (B,) speakers ->
+        (B, n_mels, F) log-mel."""
+        x = (emb + self.speaker(speaker)[:, None]).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         return self.out(torch.relu(x))
