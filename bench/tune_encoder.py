@@ -81,6 +81,12 @@ def main() -> None:
     )
     model, net, metrics = tune_encoder(loaded.model, mel.net, cache, train, val, cfg, log)
     settings = {**cfg.to_dict(), "model": args.model, "mel_net": args.mel_net, "holdout": args.holdout}
+    # what the starting net was: its own training settings and step count
+    settings["continued_from"] = {
+        "train": mel.train,
+        "steps": mel.metrics.get("steps"),
+        "val_l1": mel.metrics.get("val_l1"),
+    }
     train_config = dict((loaded.meta or {}).get("train_config") or {})
     train_config["tune_encoder"] = settings
     save_checkpoint(f"{args.output}.pt", model, loaded.speakers, step=loaded.step, train_config=train_config,

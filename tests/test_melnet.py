@@ -336,3 +336,6 @@ def test_tune_encoder_bench_writes_a_matching_pair(tmp_path, model_with_melnet):
     assert net.trained == ["spk-a", "spk-b"] and net.metrics["steps"] == 3
     row = json.loads((tmp_path / "log.jsonl").read_text())
     assert row["steps"] == 3 and row["freeze_encoder"] is False and 0.0 <= row["codes_changed"] <= 1.0
+    assert row["continued_from"]["steps"] == 30
+    res = CliRunner().invoke(app, ["info", f"{out}.pt", "--json"])
+    assert json.loads(res.output)["griffin_lim_renders"].startswith("the mel net tuned.mel.pt (2 speakers, 30 + 3 steps")

@@ -93,7 +93,11 @@ def _griffin_lim(loaded) -> str | None:
         return "the model's mel head" if loaded.config.mel_bins > 0 else None
     l1 = lm.metrics.get("val_l1")
     score = f", held-out log-mel L1 {l1:.3f}" if isinstance(l1, float) else ""
-    return f"the mel net {lm.path.name} ({len(lm.trained)} speakers, {lm.metrics.get('steps', '?')} steps{score})"
+    steps = f"{lm.metrics.get('steps', '?')} steps"
+    before = (lm.train.get("continued_from") or {}).get("steps")
+    if before:  # continued from another net (bench/tune_encoder.py)
+        steps = f"{before} + {steps}"
+    return f"the mel net {lm.path.name} ({len(lm.trained)} speakers, {steps}{score})"
 
 
 def codes_info(path: str) -> dict:
