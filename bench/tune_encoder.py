@@ -10,6 +10,7 @@ does not match the new codes) and OUT.mel.pt, then judge them with bench/melnet_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -17,17 +18,35 @@ import numpy as np
 import torch
 
 from vqconvert.checkpoint import load_model, save_checkpoint
-from vqconvert.config import HOP
+from vqconvert.config import HOP, preset
 from vqconvert.data.cache import load_or_build_cache
 from vqconvert.data.corpus import split_utterances
 from vqconvert.melnet.data import MIN_FRAMES, model_split
 from vqconvert.melnet.joint import AudioUtt, TuneConfig, tune_encoder
+from vqconvert.melnet.model import MELNET_PRESETS, CodeMelNet
 from vqconvert.melnet.store import load_melnet, save_melnet
+from vqconvert.model import VQVAE
 from vqconvert.model.mel import LogMel
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _fresh(name: str, loaded, mel, train: list[AudioUtt], seed: int):
+    """A new VQ-VAE of preset `name` and a new `small` mel net for `loaded`'s speakers."""
+    torch.manual_seed(seed)
+    model = VQVAE(preset(name, n_speakers=len(loaded.speakers)))
+    cfg = dataclasses.replace(
+        MELNET_PRESETS["small"],
+        codebook_size=model.cfg.codebook_size,
+        n_speakers=len(loaded.speakers),
+        n_mels=mel.net.cfg.n_mels,
+    )
+    net = CodeMelNet(cfg)
+    net.init_bias(torch.cat([u.mel[:, ::8].float() for u in train[:500]], dim=1).mean(dim=1))
+    net.learnt[sorted({u.speaker for u in train})] = True
+    return model, net
 
 
 def main() -> None:
@@ -43,6 +62,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=TuneConfig.batch_size)
     ap.add_argument("--validate-every", type=int, default=TuneConfig.validate_every)
     ap.add_argument("--freeze-encoder", action="store_true")
+    ap.add_argument(
+        "--from-scratch",
+        metavar="PRESET",
+        help="instead of MODEL's encoder and MEL_NET's weights, a new VQ-VAE of this preset and a new `small` mel "
+        "net (MODEL and MEL_NET still give the speakers and the split; the new model's WaveNet stays untrained): "
+        "how fast a mel-trained encoder learns",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache-dir", default="cache")
@@ -73,24 +99,32 @@ def main() -> None:
         steps=args.steps,
         max_minutes=args.max_minutes,
         lr=args.lr,
-        encoder_lr_ratio=args.encoder_lr_ratio,
         batch_size=args.batch_size,
         validate_every=args.validate_every,
         freeze_encoder=args.freeze_encoder,
+        encoder_lr_ratio=1.0 if args.from_scratch else args.encoder_lr_ratio,
+        dead_code_restarts=bool(args.from_scratch),
         seed=args.seed,
     )
-    model, net, metrics = tune_encoder(loaded.model, mel.net, cache, train, val, cfg, log)
+    model, net = loaded.model, mel.net
+    if args.from_scratch:
+        model, net = _fresh(args.from_scratch, loaded, mel, train, args.seed)
+    model, net, metrics = tune_encoder(model, net, cache, train, val, cfg, log)
     settings = {**cfg.to_dict(), "model": args.model, "mel_net": args.mel_net, "holdout": args.holdout}
-    # what the starting net was: its own training settings and step count
-    settings["continued_from"] = {
-        "train": mel.train,
-        "steps": mel.metrics.get("steps"),
-        "val_l1": mel.metrics.get("val_l1"),
-    }
-    train_config = dict((loaded.meta or {}).get("train_config") or {})
+    train_config, metrics_of_model, step = {}, {}, 0  # a new model: its WaveNet is untrained
+    if args.from_scratch:
+        settings["from_scratch"] = args.from_scratch
+    else:  # what the starting net was: its own training settings and step count
+        settings["continued_from"] = {
+            "train": mel.train,
+            "steps": mel.metrics.get("steps"),
+            "val_l1": mel.metrics.get("val_l1"),
+        }
+        train_config = dict((loaded.meta or {}).get("train_config") or {})
+        metrics_of_model, step = (loaded.meta or {}).get("metrics"), loaded.step
     train_config["tune_encoder"] = settings
-    save_checkpoint(f"{args.output}.pt", model, loaded.speakers, step=loaded.step, train_config=train_config,
-                    metrics=(loaded.meta or {}).get("metrics"), half=True)  # fmt: skip
+    save_checkpoint(f"{args.output}.pt", model, loaded.speakers, step=step, train_config=train_config,
+                    metrics=metrics_of_model, half=True)  # fmt: skip
     saved = load_model(f"{args.output}.pt")  # the fingerprint of the fp16 copy that was written
     save_melnet(f"{args.output}.mel.pt", net, loaded.speakers, mel.trained, saved.fingerprint, metrics=metrics,
                 train=settings)  # fmt: skip

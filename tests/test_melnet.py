@@ -338,4 +338,15 @@ def test_tune_encoder_bench_writes_a_matching_pair(tmp_path, model_with_melnet):
     assert row["steps"] == 3 and row["freeze_encoder"] is False and 0.0 <= row["codes_changed"] <= 1.0
     assert row["continued_from"]["steps"] == 30
     res = CliRunner().invoke(app, ["info", f"{out}.pt", "--json"])
-    assert json.loads(res.output)["griffin_lim_renders"].startswith("the mel net tuned.mel.pt (2 speakers, 30 + 3 steps")
+    renders = json.loads(res.output)["griffin_lim_renders"]
+    assert renders.startswith("the mel net tuned.mel.pt (2 speakers, 30 + 3 steps")
+    # --from-scratch: a new encoder and mel net, the speakers and split of MODEL
+    scratch = tmp_path / "scratch"
+    cmd[cmd.index(str(out))] = str(scratch)
+    res = subprocess.run([*cmd, "--from-scratch", "tiny"], capture_output=True, text=True, cwd=root, timeout=300)
+    assert res.returncode == 0, res.stderr
+    new = load_model(f"{scratch}.pt")
+    assert new.step == 0 and new.speakers == original.speakers and new.fingerprint != tuned.fingerprint
+    net = load_melnet(f"{scratch}.mel.pt")
+    net.check_model(new)
+    assert net.train["from_scratch"] == "tiny" and "continued_from" not in net.train and net.net.cfg.channels == 128

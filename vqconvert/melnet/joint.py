@@ -46,6 +46,7 @@ class TuneConfig:
     perturb_prob: float = 0.5  # share of crops pitch-shifted before the encoder
     perturb_semitones: float = 5.0
     freeze_encoder: bool = False
+    dead_code_restarts: bool = False  # keep the quantizer's restarts (a model trained from scratch needs them)
     validate_every: int = 500  # steps (0 = only at the end)
     seed: int = 0
 
@@ -147,7 +148,9 @@ def tune_encoder(
     hop = model.cfg.hop
     model, net = model.float().train(), net.float().train()
     q = model.quantizer
-    restart, q.dead_code_steps = q.dead_code_steps, 0
+    restart = q.dead_code_steps
+    if not cfg.dead_code_restarts:
+        q.dead_code_steps = 0
     proj = nn.Linear(q.dim, net.cfg.channels)
     nn.init.zeros_(proj.weight)
     nn.init.zeros_(proj.bias)
