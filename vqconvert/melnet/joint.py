@@ -16,8 +16,6 @@ tuning it reads codes it was not trained on (train it on the new codes: `vqconve
 from __future__ import annotations
 
 import copy
-import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,30 +26,19 @@ from torch import nn
 
 from vqconvert.audio import pitch_shift
 from vqconvert.melnet.model import CodeMelNet
-from vqconvert.melnet.train import MelUtt, evaluate, mel_loss
+from vqconvert.melnet.train import MelUtt, ScheduleConfig, mel_loss, pick_crops, report, scheduled_lr, summary
 from vqconvert.model.encoding import nearest_code
 
 
 @dataclass(frozen=True)
-class TuneConfig:
-    steps: int = 20_000  # the cosine schedule's length; the run may stop earlier at max_minutes
-    max_minutes: float = 0.0  # stop after this much training time (0 = none); the cosine then ends here
-    batch_size: int = 16
-    crop_frames: int = 256
+class TuneConfig(ScheduleConfig):
     lr: float = 3e-4
+    validate_every: int = 500
     encoder_lr_ratio: float = 0.1  # the encoder's and codebook's lr relative to the mel net's (a fine-tune)
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0
     perturb_prob: float = 0.5  # share of crops pitch-shifted before the encoder
     perturb_semitones: float = 5.0
     freeze_encoder: bool = False
     dead_code_restarts: bool = False  # keep the quantizer's restarts (a model trained from scratch needs them)
-    validate_every: int = 500  # steps (0 = only at the end)
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -90,46 +77,24 @@ def _report(model, net, proj, cache, val, first, hop, step, train_l1, seconds, l
     model.eval()
     utts = _val_utts(model, cache, val, hop)
     model.train()
-    m = evaluate(fold(net, proj, model.quantizer.codebook.detach()), utts)
     changed = sum(int((a.codes[0] != b).sum()) for a, b in zip(utts, first, strict=True))
-    frames = max(sum(b.numel() for b in first), 1)
-    row = {
-        "step": step,
-        "train_l1": train_l1,
-        "val_l1": m["l1"],
-        "val_speaker_gain": m["speaker_gain"],
-        "codes_changed": changed / frames,
-        "seconds": round(seconds, 1),
-        "lr": lr,
-    }
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    log(
-        f"step {step} ({seconds:.0f} s): train L1 {fmt(train_l1)}, held-out L1 {fmt(m['l1'])}, speaker gain "
-        f"{fmt(m['speaker_gain'])}, held-out codes changed {100 * row['codes_changed']:.1f}%"
-    )
-    return row
+    share = changed / max(sum(b.numel() for b in first), 1)
+    folded = fold(net, proj, model.quantizer.codebook.detach())
+    note = f", held-out codes changed {100 * share:.1f}%"
+    return report(folded, utts, step, train_l1, seconds, lr, log, {"codes_changed": share}, note)
 
 
 def _batch(cache, utts, cfg: TuneConfig, hop: int, rng: np.random.Generator, weights: np.ndarray):
     """(B, crop * hop) encoder input, (B,) speakers, (B, n_mels, crop) targets, (B, 1, crop) mask."""
-    crop, b = cfg.crop_frames, cfg.batch_size
-    audio = np.zeros((b, crop * hop), np.float32)
-    mels = torch.zeros(b, utts[0].mel.shape[0], crop)
-    mask = torch.zeros(b, 1, crop)
-    picks = rng.choice(len(utts), size=b, p=weights)
-    for row, j in enumerate(picks):
-        u = utts[j]
-        n = u.mel.shape[1]
-        s = int(rng.integers(0, max(1, n - crop + 1)))
-        m = min(crop, n - s)
+    audio = np.zeros((cfg.batch_size, cfg.crop_frames * hop), np.float32)
+
+    def fill(row: int, u: AudioUtt, s: int, m: int) -> None:
         a = cache.crop(u.index, s * hop, m * hop)
         if rng.random() < cfg.perturb_prob:
             a = pitch_shift(a, float(rng.uniform(-cfg.perturb_semitones, cfg.perturb_semitones)))
         audio[row, : m * hop] = a
-        mels[row, :, :m] = u.mel[:, s : s + m].float()
-        mask[row, :, :m] = 1.0
-    spk = torch.tensor([utts[j].speaker for j in picks])
-    return torch.from_numpy(audio), spk, mels, mask
+
+    return torch.from_numpy(audio), *pick_crops(utts, cfg, rng, weights, fill)
 
 
 def tune_encoder(
@@ -169,16 +134,8 @@ def tune_encoder(
     first = [u.codes[0] for u in _val_utts(model, cache, val, hop)]
     model.train()
     history, t0, step, l1_sum, lr = [], time.monotonic(), 0, 0.0, cfg.lr
-    while step < cfg.steps:
-        elapsed = time.monotonic() - t0
-        if cfg.max_minutes and elapsed >= 60 * cfg.max_minutes:
-            break
-        progress = max(step / cfg.steps, elapsed / (60 * cfg.max_minutes) if cfg.max_minutes else 0.0)
-        if step < cfg.warmup_steps:
-            lr = cfg.lr * (step + 1) / cfg.warmup_steps
-        else:
-            cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-            lr = cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+    while (next_lr := scheduled_lr(cfg, step, time.monotonic() - t0)) is not None:
+        lr = next_lr
         for g in opt.param_groups:
             g["lr"] = lr * g["ratio"]
         audio, spk, mels, mask = _batch(cache, train, cfg, hop, rng, weights)
@@ -210,14 +167,4 @@ def tune_encoder(
     for p in model.parameters():
         p.requires_grad_(True)
     folded = fold(net, proj, q.codebook.detach()).eval()
-    last = history[-1]
-    metrics = {
-        "steps": step,
-        "seconds": round(seconds, 1),
-        "val_l1": last["val_l1"],
-        "val_speaker_gain": last["val_speaker_gain"],
-        "codes_changed": last["codes_changed"],
-        "val_utterances": len(val),
-        "history": history,
-    }
-    return model.eval(), folded, metrics
+    return model.eval(), folded, summary(history, step, seconds, len(val))

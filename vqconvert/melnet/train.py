@@ -22,8 +22,9 @@ from vqconvert.model.mel import LogMel
 
 
 @dataclass(frozen=True)
-class MelTrainConfig:
-    preset: str = "small"
+class ScheduleConfig:
+    """What the mel net's trainers share: crops, batch, and the learning-rate schedule (`scheduled_lr`)."""
+
     steps: int = 20_000  # the cosine schedule's length; the run may stop earlier at max_minutes
     max_minutes: float = 0.0  # stop after this much training time (0 = none); the cosine then ends here
     batch_size: int = 16
@@ -32,14 +33,19 @@ class MelTrainConfig:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
-    delta_weight: float = 0.0  # weight of the L1 on time and frequency differences (0 = plain L1)
-    copies: int = 1  # pitch-shifted encodings of each utterance beside the unshifted one
-    perturb_semitones: float = 5.0  # each copy shifted by U(-p, p)
     validate_every: int = 1000  # steps (0 = only at the end)
     seed: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class MelTrainConfig(ScheduleConfig):
+    preset: str = "small"
+    delta_weight: float = 0.0  # weight of the L1 on time and frequency differences (0 = plain L1)
+    copies: int = 1  # pitch-shifted encodings of each utterance beside the unshifted one
+    perturb_semitones: float = 5.0  # each copy shifted by U(-p, p)
 
 
 @dataclass
@@ -99,16 +105,24 @@ def mel_loss(
     return loss, l1.detach()
 
 
-def _lr(cfg: MelTrainConfig, progress: float) -> float:
+def scheduled_lr(cfg: ScheduleConfig, step: int, elapsed: float) -> float | None:
+    """The learning rate of `step`, `elapsed` seconds into training: a linear warm-up, then a cosine to
+    `min_lr_ratio` that ends at `cfg.steps` or at `max_minutes`, whichever comes first; None once either
+    is reached (the run stops)."""
+    if step >= cfg.steps or (cfg.max_minutes and elapsed >= 60 * cfg.max_minutes):
+        return None
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = max(step / cfg.steps, elapsed / (60 * cfg.max_minutes) if cfg.max_minutes else 0.0)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def _batch(utts: Sequence[MelUtt], cfg: MelTrainConfig, rng: np.random.Generator, weights: np.ndarray):
-    """(B, crop) codes, (B,) speakers, (B, n_mels, crop) targets, (B, 1, crop) mask of real frames."""
+def pick_crops(utts, cfg: ScheduleConfig, rng: np.random.Generator, weights: np.ndarray, fill) -> tuple:
+    """`cfg.batch_size` random crops of `cfg.crop_frames` frames from utterances drawn with `weights`; calls
+    `fill(row, utt, start, frames)` to write each row's input. Returns (B,) speakers, (B, n_mels, crop)
+    log-mel targets and the (B, 1, crop) mask of real frames."""
     crop, b = cfg.crop_frames, cfg.batch_size
-    n_mels = utts[0].mel.shape[0]
-    codes = torch.zeros(b, crop, dtype=torch.long)
-    mels = torch.zeros(b, n_mels, crop)
+    mels = torch.zeros(b, utts[0].mel.shape[0], crop)
     mask = torch.zeros(b, 1, crop)
     picks = rng.choice(len(utts), size=b, p=weights)
     for row, j in enumerate(picks):
@@ -116,12 +130,20 @@ def _batch(utts: Sequence[MelUtt], cfg: MelTrainConfig, rng: np.random.Generator
         n = u.mel.shape[1]
         s = int(rng.integers(0, max(1, n - crop + 1)))
         m = min(crop, n - s)
-        version = u.codes[int(rng.integers(len(u.codes)))]
-        codes[row, :m] = version[s : s + m].long()
+        fill(row, u, s, m)
         mels[row, :, :m] = u.mel[:, s : s + m].float()
         mask[row, :, :m] = 1.0
-    spk = torch.tensor([utts[j].speaker for j in picks])
-    return codes, spk, mels, mask
+    return torch.tensor([utts[j].speaker for j in picks]), mels, mask
+
+
+def _batch(utts: Sequence[MelUtt], cfg: MelTrainConfig, rng: np.random.Generator, weights: np.ndarray):
+    """(B, crop) codes, (B,) speakers, (B, n_mels, crop) targets, (B, 1, crop) mask of real frames."""
+    codes = torch.zeros(cfg.batch_size, cfg.crop_frames, dtype=torch.long)
+
+    def fill(row: int, u: MelUtt, s: int, m: int) -> None:
+        codes[row, :m] = u.codes[int(rng.integers(len(u.codes)))][s : s + m].long()
+
+    return codes, *pick_crops(utts, cfg, rng, weights, fill)
 
 
 @torch.no_grad()
@@ -169,14 +191,9 @@ def train_melnet(
     lengths = np.array([u.mel.shape[1] for u in train], np.float64)
     weights = lengths / lengths.sum()
     history, t0, step, loss_sum = [], time.monotonic(), 0, 0.0
-    while step < cfg.steps:
-        elapsed = time.monotonic() - t0
-        if cfg.max_minutes and elapsed >= 60 * cfg.max_minutes:
-            break
-        progress = step / cfg.steps
-        if cfg.max_minutes:
-            progress = max(progress, elapsed / (60 * cfg.max_minutes))
-        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1)) if step < cfg.warmup_steps else _lr(cfg, progress)
+    lr = cfg.lr
+    while (next_lr := scheduled_lr(cfg, step, time.monotonic() - t0)) is not None:
+        lr = next_lr
         for g in opt.param_groups:
             g["lr"] = lr
         codes, spk, mels, mask = (t.to(device) for t in _batch(train, cfg, rng, weights))
@@ -188,37 +205,46 @@ def train_melnet(
         step += 1
         loss_sum += l1.item()
         if cfg.validate_every and step % cfg.validate_every == 0:
-            history.append(_report(net, val, step, loss_sum / cfg.validate_every, time.monotonic() - t0, lr, log))
+            history.append(report(net, val, step, loss_sum / cfg.validate_every, time.monotonic() - t0, lr, log))
             loss_sum = 0.0
     seconds = time.monotonic() - t0
     if not history or history[-1]["step"] != step:
-        history.append(_report(net, val, step, None, seconds, lr if step else cfg.lr, log))
+        history.append(report(net, val, step, None, seconds, lr if step else cfg.lr, log))
     net.eval().cpu()
-    last = history[-1]
-    metrics = {
-        "steps": step,
-        "seconds": round(seconds, 1),
-        "val_l1": last["val_l1"],
-        "val_speaker_gain": last["val_speaker_gain"],
-        "val_utterances": len(val),
-        "history": history,
-    }
-    return net, metrics
+    return net, summary(history, step, seconds, len(val))
 
 
-def _report(net, val, step, train_l1, seconds, lr, log) -> dict:
+def report(net, val, step, train_l1, seconds, lr, log, extra: dict | None = None, note: str = "") -> dict:
+    """Validate `net` on `val` (MelUtts), log one line (plus `note`) and return the history row (plus `extra`)."""
     m = evaluate(net, val)
     row = {
         "step": step,
         "train_l1": train_l1,
         "val_l1": m["l1"],
         "val_speaker_gain": m["speaker_gain"],
+        **(extra or {}),
         "seconds": round(seconds, 1),
         "lr": lr,
     }
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     log(
         f"step {step} ({seconds:.0f} s): train L1 {fmt(train_l1)}, held-out L1 {fmt(m['l1'])}, "
-        f"speaker gain {fmt(m['speaker_gain'])}"
+        f"speaker gain {fmt(m['speaker_gain'])}{note}"
     )
     return row
+
+
+def summary(history: list[dict], steps: int, seconds: float, val_utterances: int) -> dict:
+    """The metrics a mel net file keeps: the last validation's, the run's length and the whole history."""
+    last = history[-1]
+    common = ("step", "train_l1", "val_l1", "val_speaker_gain", "seconds", "lr")
+    extra = {k: v for k, v in last.items() if k not in common}
+    return {
+        "steps": steps,
+        "seconds": round(seconds, 1),
+        "val_l1": last["val_l1"],
+        "val_speaker_gain": last["val_speaker_gain"],
+        **extra,
+        "val_utterances": val_utterances,
+        "history": history,
+    }
