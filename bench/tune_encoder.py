@@ -21,6 +21,7 @@ from vqconvert.checkpoint import load_model, save_checkpoint
 from vqconvert.config import HOP, preset
 from vqconvert.data.cache import load_or_build_cache
 from vqconvert.data.corpus import split_utterances
+from vqconvert.devices import resolve_device
 from vqconvert.melnet.data import MIN_FRAMES, model_split
 from vqconvert.melnet.joint import AudioUtt, TuneConfig, tune_encoder
 from vqconvert.melnet.model import MELNET_PRESETS, CodeMelNet
@@ -71,6 +72,7 @@ def main() -> None:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda, cuda:N")
     ap.add_argument("--cache-dir", default="cache")
     ap.add_argument("-o", "--output", required=True, help="prefix: writes PREFIX.pt and PREFIX.mel.pt")
     ap.add_argument("--json", help="append the metrics to this JSON-lines file")
@@ -109,7 +111,9 @@ def main() -> None:
     model, net = loaded.model, mel.net
     if args.from_scratch:
         model, net = _fresh(args.from_scratch, loaded, mel, train, args.seed)
-    model, net, metrics = tune_encoder(model, net, cache, train, val, cfg, log)
+    device = resolve_device(args.device)
+    log(f"device: {device}")
+    model, net, metrics = tune_encoder(model, net, cache, train, val, cfg, log, device)
     settings = {**cfg.to_dict(), "model": args.model, "mel_net": args.mel_net, "holdout": args.holdout}
     train_config, metrics_of_model, step = {}, {}, 0  # a new model: its WaveNet is untrained
     if args.from_scratch:

@@ -105,18 +105,20 @@ def tune_encoder(
     val: Sequence[AudioUtt],
     cfg: TuneConfig,
     log: Callable[[str], None] = lambda _m: None,
+    device: str | torch.device = "cpu",
 ) -> tuple[object, CodeMelNet, dict]:
-    """Train `model`'s encoder and codebook (unless frozen) with `net` on the cache's audio, on the CPU.
-    Returns the model (eval mode), the folded mel net (eval mode) and the metrics with the history."""
+    """Train `model`'s encoder and codebook (unless frozen) with `net` on the cache's audio, on `device`.
+    Returns the model (eval mode), the folded mel net (eval mode), both on the CPU, and the metrics with
+    the history."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     hop = model.cfg.hop
-    model, net = model.float().train(), net.float().train()
+    model, net = model.float().to(device).train(), net.float().to(device).train()
     q = model.quantizer
     restart = q.dead_code_steps
     if not cfg.dead_code_restarts:
         q.dead_code_steps = 0
-    proj = nn.Linear(q.dim, net.cfg.channels)
+    proj = nn.Linear(q.dim, net.cfg.channels).to(device)
     nn.init.zeros_(proj.weight)
     nn.init.zeros_(proj.bias)
     groups = [{"params": list(net.parameters()) + list(proj.parameters()), "ratio": 1.0}]
@@ -138,7 +140,7 @@ def tune_encoder(
         lr = next_lr
         for g in opt.param_groups:
             g["lr"] = lr * g["ratio"]
-        audio, spk, mels, mask = _batch(cache, train, cfg, hop, rng, weights)
+        audio, spk, mels, mask = (t.to(device) for t in _batch(cache, train, cfg, hop, rng, weights))
         if cfg.freeze_encoder:
             with torch.no_grad():
                 z = model.encoder(audio)
@@ -166,5 +168,5 @@ def tune_encoder(
     q.dead_code_steps = restart
     for p in model.parameters():
         p.requires_grad_(True)
-    folded = fold(net, proj, q.codebook.detach()).eval()
-    return model.eval(), folded, summary(history, step, seconds, len(val))
+    folded = fold(net, proj, q.codebook.detach()).eval().cpu()
+    return model.eval().cpu(), folded, summary(history, step, seconds, len(val))
