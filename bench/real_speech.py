@@ -162,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         groups: dict[str, list[Clip]] = {}
         for clip in clips:
             groups.setdefault(clip.name if args.closest_per == "clip" else clip.name.split("/")[0], []).append(clip)
+        # a mel net renders only the voices it learnt: the closest is chosen among those
+        learnt = None if mel_net is None else [int(j) for j in mel_net.net.learnt.nonzero().flatten()]
         for group, members in groups.items():
             t0 = time.monotonic()
-            # a mel net renders only the voices it learnt: the closest is chosen among those
-            learnt = None if mel_net is None else [int(j) for j in mel_net.net.learnt.nonzero().flatten()]
             choice = closest_speaker(loaded, [audios[c.name] for c in members], args.closest_seconds, learnt)
             recon_voice.update({c.name: choice for c in members})
             print(

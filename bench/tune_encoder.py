@@ -10,11 +10,9 @@ does not match the new codes) and OUT.mel.pt, then judge them with bench/melnet_
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
-import numpy as np
 import torch
 
 from vqconvert.checkpoint import load_model, save_checkpoint
@@ -22,10 +20,10 @@ from vqconvert.config import HOP, preset
 from vqconvert.data.cache import load_or_build_cache
 from vqconvert.data.corpus import split_utterances
 from vqconvert.devices import resolve_device
-from vqconvert.melnet.data import MIN_FRAMES, model_split
+from vqconvert.melnet.data import MIN_FRAMES, hop_audio, model_split
 from vqconvert.melnet.joint import AudioUtt, TuneConfig, tune_encoder
-from vqconvert.melnet.model import MELNET_PRESETS, CodeMelNet
 from vqconvert.melnet.store import load_melnet, save_melnet
+from vqconvert.melnet.train import new_melnet
 from vqconvert.model import VQVAE
 from vqconvert.model.mel import LogMel
 
@@ -34,20 +32,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _fresh(name: str, loaded, mel, train: list[AudioUtt], seed: int):
+def _fresh(name: str, loaded, train: list[AudioUtt], seed: int):
     """A new VQ-VAE of preset `name` and a new `small` mel net for `loaded`'s speakers."""
     torch.manual_seed(seed)
     model = VQVAE(preset(name, n_speakers=len(loaded.speakers)))
-    cfg = dataclasses.replace(
-        MELNET_PRESETS["small"],
-        codebook_size=model.cfg.codebook_size,
-        n_speakers=len(loaded.speakers),
-        n_mels=mel.net.cfg.n_mels,
-    )
-    net = CodeMelNet(cfg)
-    net.init_bias(torch.cat([u.mel[:, ::8].float() for u in train[:500]], dim=1).mean(dim=1))
-    net.learnt[sorted({u.speaker for u in train})] = True
-    return model, net
+    return model, new_melnet("small", model.cfg.codebook_size, len(loaded.speakers), train)
 
 
 def main() -> None:
@@ -90,9 +79,8 @@ def main() -> None:
 
     def utt(e) -> AudioUtt:
         i = position[e.key]
-        a = np.asarray(cache.audio(i), np.float32)
         with torch.no_grad():
-            m = log_mel(torch.from_numpy(a[: len(a) // HOP * HOP].copy())[None])[0].half()
+            m = log_mel(torch.from_numpy(hop_audio(cache, i))[None])[0].half()
         return AudioUtt(i, m, loaded.speakers.index(e.speaker), e.utt_id)
 
     train, val = [utt(e) for e in tr], [utt(e) for e in va]
@@ -110,7 +98,7 @@ def main() -> None:
     )
     model, net = loaded.model, mel.net
     if args.from_scratch:
-        model, net = _fresh(args.from_scratch, loaded, mel, train, args.seed)
+        model, net = _fresh(args.from_scratch, loaded, train, args.seed)
     device = resolve_device(args.device)
     log(f"device: {device}")
     model, net, metrics = tune_encoder(model, net, cache, train, val, cfg, log, device)

@@ -7,8 +7,9 @@ import torch
 
 from vqconvert.checkpoint import fingerprint
 from vqconvert.config import HOP, preset
-from vqconvert.melnet.joint import AudioUtt, TuneConfig, encode, fold, tune_encoder
+from vqconvert.melnet.joint import AudioUtt, TuneConfig, fold, tune_encoder
 from vqconvert.melnet.model import CodeMelNet, MelNetConfig
+from vqconvert.melnet.train import encode_once as encode
 from vqconvert.model import VQVAE
 from vqconvert.model.mel import LogMel
 

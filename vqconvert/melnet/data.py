@@ -53,7 +53,7 @@ def load_corpus(
     codes = _encoded(loaded, cache, known, cache_dir, cfg, log)
     keep = [i for i in known if codes[i][0].numel() >= MIN_FRAMES]
     log_mel = LogMel(cache.sample_rate, loaded.config.mel_bins or 80, HOP)
-    mels = mel_targets([codes[i] for i in keep], (_audio(cache, i) for i in keep), log_mel)
+    mels = mel_targets([codes[i] for i in keep], (hop_audio(cache, i) for i in keep), log_mel)
     utts = {
         cache.utterances[i].key: MelUtt(
             codes[i], m, loaded.speakers.index(cache.utterances[i].speaker), cache.utterances[i].utt_id
@@ -67,7 +67,8 @@ def load_corpus(
     return train, val, trained
 
 
-def _audio(cache, i: int) -> np.ndarray:
+def hop_audio(cache, i: int) -> np.ndarray:
+    """Utterance `i` of the audio cache as float32, cut to a whole number of hops."""
     a = np.asarray(cache.audio(i), np.float32)
     return a[: len(a) // HOP * HOP]
 
@@ -90,7 +91,7 @@ def _encoded(loaded, cache, idx: list[int], cache_dir, cfg: MelTrainConfig, log)
     out, t0 = {}, time.monotonic()
     for n, i in enumerate(idx):
         rng = np.random.default_rng([cfg.seed, i])
-        out[i] = encode_codes(loaded.model, _audio(cache, i), cfg.copies, cfg.perturb_semitones, rng)
+        out[i] = encode_codes(loaded.model, hop_audio(cache, i), cfg.copies, cfg.perturb_semitones, rng)
         if (n + 1) % 250 == 0:
             log(f"encoded {n + 1}/{len(idx)} ({time.monotonic() - t0:.0f} s)")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,16 @@ from torch import nn
 
 from vqconvert.audio import pitch_shift
 from vqconvert.melnet.model import CodeMelNet
-from vqconvert.melnet.train import MelUtt, ScheduleConfig, mel_loss, pick_crops, report, scheduled_lr, summary
+from vqconvert.melnet.train import (
+    MelUtt,
+    ScheduleConfig,
+    encode_once,
+    mel_loss,
+    pick_crops,
+    report,
+    scheduled_lr,
+    summary,
+)
 from vqconvert.model.encoding import nearest_code
 
 
@@ -57,19 +66,11 @@ def fold(net: CodeMelNet, proj: nn.Linear, codebook: torch.Tensor) -> CodeMelNet
     return out
 
 
-@torch.no_grad()
-def encode(model, audio: np.ndarray) -> torch.Tensor:
-    """(T,) float32 audio, T a multiple of the hop -> (F,) int16 codes (float32, one piece)."""
-    codebook = model.quantizer.codebook.float()
-    z = model.encoder(torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None].to(codebook.device))[0]
-    return nearest_code(z.transpose(0, 1).float(), codebook).to(torch.int16).cpu()
-
-
 def _val_utts(model, cache, val: Sequence[AudioUtt], hop: int) -> list[MelUtt]:
     out = []
     for u in val:
         a = np.asarray(cache.audio(u.index), np.float32)
-        out.append(MelUtt([encode(model, a[: u.mel.shape[1] * hop])], u.mel, u.speaker, u.name))
+        out.append(MelUtt([encode_once(model, a[: u.mel.shape[1] * hop])], u.mel, u.speaker, u.name))
     return out
 
 

@@ -65,12 +65,27 @@ def encode_codes(
     In float32 and one piece (3x faster than `VQVAE.encode`'s exact float64 path): a rare near-tie may
     pick the other code, which does not matter for training data."""
     versions = [audio] + [pitch_shift(audio, float(rng.uniform(-semitones, semitones))) for _ in range(copies)]
+    return [encode_once(model, v) for v in versions]
+
+
+@torch.no_grad()
+def encode_once(model, audio: np.ndarray) -> torch.Tensor:
+    """(T,) float32 audio, T a multiple of the hop -> (F,) int16 codes on the CPU (float32, one piece)."""
     codebook = model.quantizer.codebook.float()
-    out = []
-    for v in versions:
-        z = model.encoder(torch.from_numpy(np.ascontiguousarray(v, np.float32))[None].to(codebook.device))[0]
-        out.append(nearest_code(z.transpose(0, 1).float(), codebook).to(torch.int16).cpu())
-    return out
+    z = model.encoder(torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None].to(codebook.device))[0]
+    return nearest_code(z.transpose(0, 1).float(), codebook).to(torch.int16).cpu()
+
+
+def new_melnet(preset: str, codebook_size: int, n_speakers: int, train: Sequence) -> CodeMelNet:
+    """A `preset` mel net for a VQ-VAE's codes and speaker table, its output starting at the mean log-mel of
+    `train` (utterances with `.mel` and `.speaker`), whose speakers it marks as learnt."""
+    cfg = dataclasses.replace(
+        MELNET_PRESETS[preset], codebook_size=codebook_size, n_speakers=n_speakers, n_mels=train[0].mel.shape[0]
+    )
+    net = CodeMelNet(cfg)
+    net.init_bias(torch.cat([u.mel[:, ::8].float() for u in train[:500]], dim=1).mean(dim=1))
+    net.learnt[sorted({u.speaker for u in train})] = True
+    return net
 
 
 def mel_targets(
@@ -180,13 +195,7 @@ def train_melnet(
     last validation's, steps, seconds, and the history of validations)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    base = MELNET_PRESETS[cfg.preset]
-    net = CodeMelNet(
-        dataclasses.replace(base, codebook_size=codebook_size, n_speakers=n_speakers, n_mels=train[0].mel.shape[0])
-    )
-    net.init_bias(torch.cat([u.mel[:, ::8].float() for u in train[:500]], dim=1).mean(dim=1))
-    net.learnt[sorted({u.speaker for u in train})] = True
-    net.to(device)
+    net = new_melnet(cfg.preset, codebook_size, n_speakers, train).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
     lengths = np.array([u.mel.shape[1] for u in train], np.float64)
     weights = lengths / lengths.sum()
@@ -209,7 +218,7 @@ def train_melnet(
             loss_sum = 0.0
     seconds = time.monotonic() - t0
     if not history or history[-1]["step"] != step:
-        history.append(report(net, val, step, None, seconds, lr if step else cfg.lr, log))
+        history.append(report(net, val, step, None, seconds, lr, log))
     net.eval().cpu()
     return net, summary(history, step, seconds, len(val))
 
